@@ -8,7 +8,8 @@ MAKEFLAGS += -rR --no-print-directory
 include mk/config.mk
 include mk/rules.mk
 include mk/model.mk
-include $(filter-out mk/config.mk mk/rules.mk mk/model.mk mk/tests.mk,$(sort $(wildcard mk/*.mk)))
+include mk/common.mk
+include $(filter-out mk/config.mk mk/rules.mk mk/model.mk mk/common.mk mk/tests.mk,$(sort $(wildcard mk/*.mk)))
 include mk/tests.mk
 
 ## all: the whole pipeline for MODEL and QUANT (default target)
