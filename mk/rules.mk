@@ -63,7 +63,7 @@ endef
 add-tool = $(eval $(call add-tool-rules,$(1),$(2),$(3),$(4),$(5)))
 
 # ---- bm-step itself: one compiler call from sources, so that it needs no stamps of its own ---
-BMSTEP_SRCS := tools/bm-step/main.c $(addprefix tools/common/,bn_err.c bn_file.c bn_hash.c bn_log.c bn_util.c)
+BMSTEP_SRCS := tools/bm-step/main.c tools/bm-step/manifest.c $(addprefix tools/common/,bn_err.c bn_file.c bn_hash.c bn_log.c bn_util.c)
 $(BMSTEP): $(BMSTEP_SRCS) | $(BUILD)/preflight.ok
 	@mkdir -p $(BIN)
 	$(Q)$(CC) $(BASE_CFLAGS) $(BASE_LDFLAGS) -MMD -MP -MF $(BIN)/.bm-step.d -o $@.tmp $(BMSTEP_SRCS) $(LIBS_XXHASH) $(LIBS_CRYPTO) && mv $@.tmp $@

@@ -66,6 +66,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: bm-step --target FILE --cmd COMMAND [--log FILE] [--title TEXT] [--verbose] [--why]\n"
 		"               [--] INPUT...\n"
+		"       bm-step manifest DIR OUT\n"
 		"Runs COMMAND with /bin/sh unless FILE is up to date by content: same command, same\n"
 		"input bytes and FILE unchanged since it was built (then FILE is only touched).\n"
 		"  --log FILE    append the command's output to FILE; on failure print its last error line\n"
@@ -372,9 +373,13 @@ static int run_command(const struct opts *o)
 	return 1;
 }
 
+int manifest_main(int argc, char **argv);
+
 int main(int argc, char **argv)
 {
 	bn_log_init(argv[0]);
+	if (argc > 1 && strcmp(argv[1], "manifest") == 0)
+		return manifest_main(argc - 1, argv + 1);
 	static struct opts o;
 	bool dashdash = false;
 	for (int i = 1; i < argc; i++) {
