@@ -74,3 +74,7 @@ LIBS_MATH := -lm
 LIBS_THREADS := -pthread
 
 NPROC := $(words $(wildcard /sys/devices/system/cpu/cpu[0-9]*))
+
+#= O: build directory (default build)
+#= SAN: 1 = build with AddressSanitizer and UBSan (make test SAN=1)
+#= OPT: optimisation flags (default -O2)

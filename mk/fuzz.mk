@@ -5,6 +5,7 @@
 # $(BUILD)/fuzz/<name>-crashes/ and fail the target.
 
 FUZZ_CC ?= $(or $(filter clang%,$(CC)),$(call find-prog,clang),$(notdir $(lastword $(sort $(wildcard $(addsuffix /clang-[0-9][0-9],$(path-dirs)))))))
+#= FUZZ_TIME: seconds each fuzz target runs in make fuzz (default 60)
 FUZZ_TIME ?= 60
 FUZZ_DIR := $(BUILD)/fuzz
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/*_fuzz.c))

@@ -9,6 +9,7 @@
 #= QUANT: i2_s (default), tl2 (x86_64), tl1 (arm64), tq1_0, tq2_0
 #= QUANT_EMBD: 1 = f16 token embeddings
 #= PRETUNED: 1 = tuned kernel parameters from presets/
+#= DIRECT: 1 = make the final i2_s/tq GGUF straight from the checkpoint (no f32 intermediate)
 #= ARCH: x86_64 or arm64 (default: this machine, from uname -m)
 #= V: 0 one line per step, 1 full commands, 2 also why each target is rebuilt
 #= NO_INSTALL: 1 = the preflight never installs Debian packages, it only prints the apt-get line

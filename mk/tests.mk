@@ -15,7 +15,8 @@ $(call stamped,$(TEST_BIN),$(call obj-of,$(TEST_SOURCES)) $(TEST_ARCHIVES),$(BUI
 
 TEST_ENV = BITMAKE_ROOT=$(CURDIR) BITMAKE_BIN=$(abspath $(BIN)) BITMAKE_SHARED=$(SHARED_DIR) \
 	BITMAKE_TMP=$(abspath $(BUILD)/tests/tmp) CC=$(CC)
-# Extra Criterion options, e.g. make test T='--filter gguf_read/*'
+
+#= T: extra Criterion options for make test, e.g. T="--filter gguf_read/*"
 T ?=
 
 ## test: build everything and run all tests (unit + CLI); reports go to LOG_DIR/tests/

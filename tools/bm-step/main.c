@@ -100,7 +100,7 @@ static void read_stamp(const char *path, struct stamp *st)
 	while ((len = getline(&line, &cap, f)) > 0) {
 		if (line[len - 1] == '\n')
 			line[--len] = '\0';
-		char hex[64], pathbuf[4096];
+		char hex[BN_XXH128_HEX], pathbuf[4096];
 		long long a, b, c;
 		if (strcmp(line, "# " STAMP_VERSION) == 0)
 			versioned = true;

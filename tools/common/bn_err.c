@@ -39,10 +39,16 @@ int bn_seterrno(struct bn_err *err, int errnum, const char *fmt, ...)
 	if (err) {
 		va_list ap;
 		va_start(ap, fmt);
-		int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+		vsnprintf(err->msg, sizeof err->msg, fmt, ap);
 		va_end(ap);
-		if (n >= 0 && (size_t)n < sizeof err->msg)
-			snprintf(err->msg + n, sizeof err->msg - (size_t)n, ": %s", strerror(errnum));
+		size_t n = strlen(err->msg);
+		const char *why = strerror(errnum);
+		if (n + 2 < sizeof err->msg) {
+			memcpy(err->msg + n, ": ", 2);
+			size_t room = sizeof err->msg - n - 3, wl = strlen(why);
+			memcpy(err->msg + n + 2, why, wl < room ? wl : room);
+			err->msg[n + 2 + (wl < room ? wl : room)] = '\0';
+		}
 		err->code = code;
 	}
 	return -code;
@@ -59,7 +65,9 @@ int bn_err_prefix(struct bn_err *err, const char *fmt, ...)
 	vsnprintf(prefix, sizeof prefix, fmt, ap);
 	va_end(ap);
 	memcpy(old, err->msg, sizeof old);
-	snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+	/* Truncation is fine here: the message stays one line, its end is the least useful part. */
+	int n = snprintf(err->msg, sizeof err->msg, "%.*s: ", (int)(sizeof err->msg / 2), prefix);
+	snprintf(err->msg + n, sizeof err->msg - (size_t)n, "%.*s", (int)(sizeof err->msg / 2 - 3), old);
 	return -(err->code ? err->code : BN_EINVAL);
 }
 
