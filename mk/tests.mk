@@ -21,6 +21,6 @@ T ?=
 
 ## test: build everything and run all tests (unit + CLI); reports go to LOG_DIR/tests/
 .PHONY: test
-test: $(TEST_BIN) $$(ALL_TOOLS) $$(TEST_DEPS)
+test: $(TEST_BIN) $(BMSTEP) $$(ALL_TOOLS) $$(TEST_DEPS)
 	@mkdir -p $(LOG_DIR)/tests $(BUILD)/tests/tmp
 	$(Q)$(TEST_ENV) $(TEST_BIN) --jobs $(NPROC) --tap=$(LOG_DIR)/tests/unit.tap $(T)
