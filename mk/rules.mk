@@ -58,7 +58,7 @@ define add-tool-rules
 TOOL_$(subst -,_,$(1)) := $(BIN)/$(1)
 ALL_TOOLS += $(BIN)/$(1)
 $$(call compile-rules,$(2),$(5))
-$$(call stamped,$(BIN)/$(1),$(call obj-of,$(2)) $(3),,$(CC) $(BASE_LDFLAGS) -o $(BIN)/$(1).tmp $(call obj-of,$(2)) $(3) $(4) && mv $(BIN)/$(1).tmp $(BIN)/$(1),--log $(LOG_DIR)/compile.log --title '  LD      $(BIN)/$(1)')
+$$(call stamped,$(BIN)/$(1),$(call obj-of,$(2)) $(3),,$(CC) $$(BASE_LDFLAGS) -o $(BIN)/$(1).tmp $(call obj-of,$(2)) $(3) $(4) && mv $(BIN)/$(1).tmp $(BIN)/$(1),--log $(LOG_DIR)/compile.log --title '  LD      $(BIN)/$(1)')
 endef
 add-tool = $(eval $(call add-tool-rules,$(1),$(2),$(3),$(4),$(5)))
 
