@@ -1087,7 +1087,7 @@ static const struct {
 	[VERSION_99] = { "version_99", "unsupported GGUF version 99" },
 	[HUGE_N_KV] = { "huge_n_kv", "n_kv 9223372036854775808 exceeds the limit" },
 	[HUGE_N_TENSORS] = { "huge_n_tensors", "n_tensors 18446744073709551615 exceeds the limit" },
-	[N_KV_TOO_MANY_FOR_FILE] = { "n_kv_too_many_for_file", "n_kv 1000 exceeds what the rest" },
+	[N_KV_TOO_MANY_FOR_FILE] = { "n_kv_too_many_for_file", "cannot hold that many KVs (truncated file?)" },
 	[N_KV_ONE_TOO_MANY] = { "n_kv_one_too_many", "tensor 0: empty name" },
 	[KEY_LEN_PAST_EOF] = { "key_len_past_eof", "KV 0: key length 60000 at offset 24 runs past the end" },
 	[KEY_LEN_HUGE] = { "key_len_huge", "KV 0: key length 1099511627776 exceeds the limit of 65535" },
@@ -1279,4 +1279,103 @@ Test(gguf_corrupt, seeded_random_mutations_never_crash)
 	cr_assert(rejected > 10000, "only %zu of 20000 mutants rejected", rejected);
 	free(m);
 	free(s.b.p);
+}
+
+/* ---- fuzz seeds ------------------------------------------------------------------------- */
+
+/* A small bitnet-like model: tokenizer arrays, ftype, and one tensor of each type the
+ * pipeline writes (I2_S with its scale, TL1/TL2 with the hidden scale, Q8_0, F16, F32). */
+static void write_bitnet_seed(const char *path)
+{
+	struct bn_err err = { 0 };
+	struct gguf_writer *w = gguf_writer_open(path, &err);
+	cr_assert_not_null(w, "%s", err.msg);
+	const char *toks[] = { "<unk>", "<s>", "</s>", "<0x00>", "\xe2\x96\x81hello", "a" };
+	float scores[6] = { 0, 0, 0, 0, -1, -20 };
+	int32_t types[6] = { 2, 3, 3, 6, 1, 1 };
+#define OK(call) cr_assert(eq(int, (call), 0), "%s", err.msg)
+	OK(gguf_writer_add_str(w, "general.architecture", "bitnet", &err));
+	OK(gguf_writer_add_str(w, "general.name", "seed", &err));
+	OK(gguf_writer_add_u32(w, "bitnet.block_count", 1, &err));
+	OK(gguf_writer_add_f32(w, "bitnet.attention.layer_norm_rms_epsilon", 1e-5f, &err));
+	OK(gguf_writer_add_u32(w, "general.file_type", GGUF_FTYPE_MOSTLY_I2_S, &err));
+	OK(gguf_writer_add_str(w, "tokenizer.ggml.model", "llama", &err));
+	OK(gguf_writer_add_arr_str(w, "tokenizer.ggml.tokens", toks, NULL, 6, &err));
+	OK(gguf_writer_add_arr(w, "tokenizer.ggml.scores", GGUF_VTYPE_FLOAT32, scores, 6, &err));
+	OK(gguf_writer_add_arr(w, "tokenizer.ggml.token_type", GGUF_VTYPE_INT32, types, 6, &err));
+	OK(gguf_writer_add_bool(w, "tokenizer.ggml.add_bos_token", true, &err));
+	OK(gguf_writer_add_u32(w, "general.quantization_version", GGUF_QNT_VERSION, &err));
+	uint64_t embd[2] = { 32, 6 }, norm[1] = { 32 }, i2[2] = { 128, 4 }, tl1[2] = { 64, 4 },
+		 tl2[2] = { 256, 2 }, q8[2] = { 32, 2 };
+	OK(gguf_writer_add_tensor(w, "token_embd.weight", GGUF_TYPE_F16, 2, embd, &err));
+	OK(gguf_writer_add_tensor(w, "output_norm.weight", GGUF_TYPE_F32, 1, norm, &err));
+	OK(gguf_writer_add_tensor(w, "blk.0.attn_q.weight", GGUF_TYPE_I2_S, 2, i2, &err));
+	OK(gguf_writer_add_tensor_sized(w, "blk.0.attn_k.weight", GGUF_TYPE_TL1, 2, tl1, 64 + 32, &err));
+	OK(gguf_writer_add_tensor(w, "blk.0.attn_v.weight", GGUF_TYPE_TL2, 2, tl2, &err));
+	OK(gguf_writer_add_tensor(w, "output.weight", GGUF_TYPE_Q8_0, 2, q8, &err));
+	OK(gguf_writer_write_header(w, &err));
+	uint8_t buf[512];
+	uint32_t state = 1;
+	while (gguf_writer_current_tensor(w) < 6) {
+		for (size_t i = 0; i < 64; i++)
+			buf[i] = (uint8_t)((state = state * 1664525u + 1013904223u) >> 24);
+		OK(gguf_writer_write(w, buf, 4, &err)); /* every size here is a multiple of 4 */
+	}
+	OK(gguf_writer_commit(w, &err));
+#undef OK
+	gguf_writer_close(w);
+}
+
+static void write_kv_only_seed(const char *path)
+{
+	struct bn_err err = { 0 };
+	struct gguf_writer *w = gguf_writer_open(path, &err);
+	cr_assert_not_null(w, "%s", err.msg);
+	cr_assert(eq(int, gguf_writer_add_str(w, "general.architecture", "llama", &err), 0));
+	cr_assert(eq(int, gguf_writer_add_u64(w, "x.u64", 1ull << 40, &err), 0));
+	cr_assert(eq(int, gguf_writer_write_header(w, &err), 0));
+	cr_assert(eq(int, gguf_writer_commit(w, &err), 0), "%s", err.msg);
+	gguf_writer_close(w);
+}
+
+/* The committed seeds of tests/fuzz/gguf/ are exactly what the writer produces today;
+ * BITMAKE_WRITE_SEEDS=1 rewrites them. */
+Test(gguf_fuzz_seeds, are_what_the_writer_writes)
+{
+	char *dir = tu_mkdtemp("gguf_seeds");
+	static const char *names[] = { "minimal.gguf", "all-types.gguf", "bitnet.gguf", "kv-only.gguf" };
+	size_t total = 0;
+	for (size_t i = 0; i < BN_ARRAY_LEN(names); i++) {
+		char *path = tmpfile_in(dir, names[i]);
+		switch (i) {
+		case 0: write_minimal(path, 24); break;
+		case 1: write_all_types(path); break;
+		case 2: write_bitnet_seed(path); break;
+		default: write_kv_only_seed(path); break;
+		}
+		struct bn_err err = { 0 };
+		struct gguf_reader *r = gguf_open(path, &err);
+		cr_assert_not_null(r, "%s", err.msg);
+		walk(r);
+		gguf_close(r);
+		char rel[128];
+		snprintf(rel, sizeof rel, "tests/fuzz/gguf/%s", names[i]);
+		char *seed = tu_root(rel);
+		size_t n, m;
+		char *want = tu_read_file(path, &n);
+		const char *update = getenv("BITMAKE_WRITE_SEEDS");
+		if (update && strcmp(update, "1") == 0)
+			cr_assert(eq(int, tu_write_file(seed, want, n), 0));
+		char *have = tu_read_file(seed, &m);
+		cr_assert_not_null(have, "%s missing; run with BITMAKE_WRITE_SEEDS=1", seed);
+		cr_assert(eq(sz, m, n), "%s is stale; run with BITMAKE_WRITE_SEEDS=1", seed);
+		cr_assert(eq(int, memcmp(have, want, n), 0), "%s is stale", seed);
+		total += n;
+		free(have);
+		free(want);
+		free(seed);
+		free(path);
+	}
+	cr_assert(total < 20000, "seeds are %zu bytes", total);
+	free(dir);
 }

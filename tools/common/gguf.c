@@ -487,14 +487,19 @@ static int parse(struct gguf_reader *r, struct bn_err *err)
 		return rc;
 	/* Smallest records: KV 8+1 key, 4 type, 1 value; tensor 8+1 name, 4, 8, 4, 8. */
 	if (n_kv > GGUF_MAX_KV || n_kv > left(&p) / 14)
-		return perr(&p, BN_EFORMAT, "n_kv %llu exceeds %s", (unsigned long long)n_kv,
-			    n_kv > GGUF_MAX_KV ? "the limit of 1048576"
-					       : "what the rest of the file can hold");
+		return n_kv > GGUF_MAX_KV
+			       ? perr(&p, BN_EFORMAT, "n_kv %llu exceeds the limit of %u",
+				      (unsigned long long)n_kv, GGUF_MAX_KV)
+			       : perr(&p, BN_EFORMAT,
+				      "n_kv %llu: the %zu bytes left in the file cannot hold that many KVs (truncated file?)",
+				      (unsigned long long)n_kv, left(&p));
 	if (n_tensors > GGUF_MAX_TENSORS || n_tensors > left(&p) / 33)
-		return perr(&p, BN_EFORMAT, "n_tensors %llu exceeds %s",
-			    (unsigned long long)n_tensors,
-			    n_tensors > GGUF_MAX_TENSORS ? "the limit of 1048576"
-							 : "what the rest of the file can hold");
+		return n_tensors > GGUF_MAX_TENSORS
+			       ? perr(&p, BN_EFORMAT, "n_tensors %llu exceeds the limit of %u",
+				      (unsigned long long)n_tensors, GGUF_MAX_TENSORS)
+			       : perr(&p, BN_EFORMAT,
+				      "n_tensors %llu: the %zu bytes left in the file cannot hold that many tensor infos (truncated file?)",
+				      (unsigned long long)n_tensors, left(&p));
 	r->n_kv = (size_t)n_kv;
 	r->n_tensors = (size_t)n_tensors;
 	r->kv = calloc(r->n_kv ? r->n_kv : 1, sizeof *r->kv);
