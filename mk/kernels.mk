@@ -1,9 +1,65 @@
-# The kernel library: ternary formats (I2_S, TQ1_0, TQ2_0, Q8_0, Q8_K) with scalar references.
+# The compile step's kernel library, libkernels.a: ternary formats (I2_S, TQ1_0, TQ2_0, Q8_0,
+# Q8_K) with scalar references, one kernel set per instruction set (kernels/<isa>/*.c, each
+# compiled with its own -m flags; everything else stays at the baseline target so run-time
+# dispatch is safe), CPU detection, the self-test, the thread pool and the matmul drivers.
+# Also the bitnet-kernels tool (--info, --self-test, --bench).
+
+#= KERNEL_ISA: kernel instruction sets to build: auto (every set for this machine's architecture), ref (scalar only), or a list such as "avx2 avx512"
+KERNEL_ISA ?= auto
+KERNEL_ISAS_x86_64 := avx2 avx512 avx512vnni
+KERNEL_ISAS_arm64 := neon dotprod
+
+KERN_FLAGS_avx2 := -mavx2
+KERN_FLAGS_avx512 := -mavx2 -mavx512f -mavx512bw -mavx512vl
+KERN_FLAGS_avx512vnni := $(KERN_FLAGS_avx512) -mavx512vnni
+KERN_FLAGS_neon := -march=armv8-a
+KERN_FLAGS_dotprod := -march=armv8.2-a+dotprod
+KERN_DEF_avx2 := -DKERN_HAVE_AVX2
+KERN_DEF_avx512 := -DKERN_HAVE_AVX512
+KERN_DEF_avx512vnni := -DKERN_HAVE_AVX512VNNI
+KERN_DEF_neon := -DKERN_HAVE_NEON
+KERN_DEF_dotprod := -DKERN_HAVE_DOTPROD
+
+# A C snippet per set that the compiler must accept with the set's flags (probed once per
+# compiler, cached in $(KERN_PROBE)).
+KERN_PROBE_avx2 := \#include <immintrin.h>\nint f(void){return _mm256_extract_epi32(_mm256_maddubs_epi16(_mm256_set1_epi8(1),_mm256_set1_epi8(2)),0);}
+KERN_PROBE_avx512 := \#include <immintrin.h>\nint f(void){return _mm512_reduce_add_epi32(_mm512_maddubs_epi16(_mm512_set1_epi8(1),_mm512_set1_epi8(2)));}
+KERN_PROBE_avx512vnni := \#include <immintrin.h>\nint f(void){return _mm512_reduce_add_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(),_mm512_set1_epi8(1),_mm512_set1_epi8(2)));}
+KERN_PROBE_neon := \#include <arm_neon.h>\nint f(void){return vaddvq_s32(vdupq_n_s32(1));}
+KERN_PROBE_dotprod := \#include <arm_neon.h>\nint f(void){return vaddvq_s32(vdotq_s32(vdupq_n_s32(0),vdupq_n_s8(1),vdupq_n_s8(2)));}
+
+KERN_CANDIDATES := $(if $(filter auto,$(KERNEL_ISA)),$(KERNEL_ISAS_$(HOST_ARCH)),$(filter-out ref,$(KERNEL_ISA)))
+KERN_UNKNOWN := $(filter-out $(KERNEL_ISAS_$(HOST_ARCH)),$(KERN_CANDIDATES))
+ifneq ($(KERN_UNKNOWN),)
+$(error KERNEL_ISA: '$(KERN_UNKNOWN)' cannot be built on $(HOST_ARCH); choose from: auto ref $(KERNEL_ISAS_$(HOST_ARCH)))
+endif
+
+KERN_PROBE := $(BUILD)/kernels/probe-$(subst /,_,$(CC)).mk
+ifneq ($(KERN_CANDIDATES),)
+-include $(KERN_PROBE)
+endif
+$(KERN_PROBE): mk/kernels.mk
+	@mkdir -p $(@D)
+	$(Q): > $@.tmp; \
+	$(foreach i,$(KERNEL_ISAS_$(HOST_ARCH)),if printf '$(KERN_PROBE_$(i))\n' | $(CC) $(KERN_FLAGS_$(i)) -x c -c -o /dev/null - >/dev/null 2>&1; then echo 'KERN_OK_$(i) := 1' >> $@.tmp; else echo '$(CC) cannot build the $(i) kernels (flags $(KERN_FLAGS_$(i))); they are left out' >&2; fi;) \
+	mv $@.tmp $@
+
+# The sets this build contains: requested, written for this architecture, accepted by the compiler.
+KERN_ISAS := $(foreach i,$(KERN_CANDIDATES),$(if $(KERN_OK_$(i)),$(if $(wildcard kernels/$(i)/*.c),$(i))))
+
 KERNEL_REF_SRCS := kernels/i2s_ref.c kernels/tq_ref.c kernels/q8_0_ref.c
-KERNEL_SRCS := $(KERNEL_REF_SRCS)
+KERNEL_CORE_SRCS := kernels/cpu.c kernels/pool.c kernels/kernels.c
+KERN_ISA_SRCS = $(sort $(wildcard kernels/$(1)/*.c))
 
 # Kernels must round exactly like their references: no fused multiply-add contraction.
 KERNEL_CFLAGS := -ffp-contract=off
-$(call add-lib,kernels,$(KERNEL_SRCS),$(KERNEL_CFLAGS))
+$(foreach i,$(KERN_ISAS),$(call compile-rules,$(call KERN_ISA_SRCS,$(i)),$(KERNEL_CFLAGS) $(KERN_FLAGS_$(i))))
+$(call compile-rules,kernels/kernels.c,$(KERNEL_CFLAGS) $(foreach i,$(KERN_ISAS),$(KERN_DEF_$(i))))
+$(call add-lib,kernels,$(KERNEL_REF_SRCS) $(KERNEL_CORE_SRCS) $(foreach i,$(KERN_ISAS),$(call KERN_ISA_SRCS,$(i))),$(KERNEL_CFLAGS))
 
+# ---- bitnet-kernels: --info, --self-test, --bench ----------------------------------------------
+$(call add-tool,bitnet-kernels,$(sort $(wildcard tools/bitnet-kernels/*.c)),$(LIBDIR)/libkernels.a $(LIB_common),$(COMMON_LDLIBS))
+
+COMPILE_TARGETS += $(LIBDIR)/libkernels.a $(BIN)/bitnet-kernels
 TEST_ARCHIVES += $(LIBDIR)/libkernels.a
+TEST_DEPS += $(BIN)/bitnet-kernels
