@@ -163,7 +163,7 @@ Test(kernel_matmul, validates_shapes_sizes_and_activation_kinds)
 {
 	struct kern_weight w;
 	struct bn_err err = { 0 };
-	uint8_t buf[4096] = { 0 };
+	static uint8_t buf[8192];
 	cr_assert(eq(int, kern_weight_init(&w, KERN_W_I2S, 200, 4, buf, sizeof buf, &err), -BN_EINVAL));
 	cr_assert(strstr(err.msg, "I2_S weight [4, 200]: row length 200 is not a multiple of 128") != NULL, "%s", err.msg);
 	cr_assert(eq(int, kern_weight_init(&w, KERN_W_TQ2_0, 384, 4, buf, sizeof buf, &err), -BN_EINVAL));
