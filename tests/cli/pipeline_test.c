@@ -166,12 +166,12 @@ Test(pipeline, bad_settings_fail_with_a_clear_message)
 {
 	char *dir = tu_mkdtemp("pipeline_bad");
 	struct tu_run r = make_in(dir, "QUANT=q4_0");
-	cr_assert(neq(int, r.status, 0));
+	cr_assert(ne(int, r.status, 0));
 	cr_assert(strstr(r.err, "QUANT=q4_0 is not supported on") != NULL && strstr(r.err, "i2_s") != NULL, "%s", r.err);
 	tu_run_free(&r);
 
 	r = make_in(dir, "ARCH=sparc");
-	cr_assert(neq(int, r.status, 0));
+	cr_assert(ne(int, r.status, 0));
 	cr_assert(strstr(r.err, "unknown ARCH 'sparc'") != NULL, "%s", r.err);
 	tu_run_free(&r);
 
@@ -179,7 +179,7 @@ Test(pipeline, bad_settings_fail_with_a_clear_message)
 	snprintf(cmd, sizeof cmd, "make -s -C '%s' MODEL=no-such-model MODEL_DIR='%s/x' LOG_DIR='%s/logs' download", root,
 		 dir, dir);
 	r = tu_sh(cmd);
-	cr_assert(neq(int, r.status, 0));
+	cr_assert(ne(int, r.status, 0));
 	cr_assert(strstr(r.err, "unknown model 'no-such-model'") != NULL && strstr(r.err, "bitnet_b1_58-large") != NULL,
 		  "%s", r.err);
 	tu_run_free(&r);
@@ -196,7 +196,7 @@ Test(pipeline, a_failing_step_names_itself_and_its_log)
 	tu_run_free(&r);
 	snprintf(cmd, sizeof cmd, "make -s -C '%s' MODEL=tiny MODEL_DIR='%s/tiny/m' LOG_DIR='%s/logs'", root, dir, dir);
 	r = tu_sh(cmd);
-	cr_assert(neq(int, r.status, 0));
+	cr_assert(ne(int, r.status, 0));
 	cr_assert(strstr(r.out, ">>> tiny download") != NULL, "%s", r.out);
 	cr_assert(strstr(r.err, "tiny download: failed") != NULL, "%s", r.err);
 	cr_assert(strstr(r.err, "/logs/download_model.log") != NULL, "%s", r.err);

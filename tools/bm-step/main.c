@@ -250,18 +250,22 @@ static void last_error_line(const char *log, long long from, char *out, size_t o
 	if (!f)
 		return;
 	fseeko(f, (off_t)from, SEEK_SET);
-	char line[2048], last[2048] = "", lasterr[2048] = "";
+	char line[2048], last[2048] = "", lasterr[2048] = "", tagged[2048] = "";
 	while (fgets(line, sizeof line, f)) {
 		line[strcspn(line, "\r\n")] = '\0';
 		if (!line[0])
 			continue;
 		snprintf(last, sizeof last, "%s", line);
-		if (strcasestr(line, "error") || strcasestr(line, "fatal") || strcasestr(line, "failed") ||
-		    strcasestr(line, "undefined reference"))
+		if (strstr(line, " generated.")) /* a compiler's "N errors generated." summary */
+			continue;
+		if (strcasestr(line, "error:") || strcasestr(line, "fatal:"))
+			snprintf(tagged, sizeof tagged, "%s", line);
+		else if (strcasestr(line, "error") || strcasestr(line, "fatal") || strcasestr(line, "failed") ||
+			 strcasestr(line, "undefined reference"))
 			snprintf(lasterr, sizeof lasterr, "%s", line);
 	}
 	fclose(f);
-	snprintf(out, outsz, "%s", lasterr[0] ? lasterr : last);
+	snprintf(out, outsz, "%s", tagged[0] ? tagged : lasterr[0] ? lasterr : last);
 }
 
 static void print_log_tail(const char *log, long long from, int nlines)
