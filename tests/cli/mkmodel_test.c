@@ -599,6 +599,8 @@ Test(bpe, tokenizer_json_is_a_consistent_byte_level_bpe)
 		cr_assert(ia && ib && iab, "merge %zu '%s'", i, mg);
 		cr_assert(eq(i64, (int64_t)json_integer_value(iab), (int64_t)(256 + i)));
 		cr_assert(lt(i64, (int64_t)json_integer_value(ia), (int64_t)(256 + i)));
+		/* the byte-level space U+0120 only starts a token */
+		cr_assert_null(strstr(ab + 1, "\xc4\xa0"), "merge %zu '%s'", i, mg);
 	}
 	json_t *added = json_object_get(j, "added_tokens");
 	cr_assert(eq(sz, json_array_size(added), 256));

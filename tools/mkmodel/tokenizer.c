@@ -150,15 +150,37 @@ int mk_tokenizer_json(unsigned vocab, char **buf, size_t *len, struct bn_err *er
 		}
 		set_add(&set, tok[i]);
 	}
-	/* Merges: token i (>= 256) joins two earlier tokens chosen by the LCG, biased towards
-	 * short, frequent pieces as a trained vocabulary would be; ranks follow ids. */
+	/* Merges: token i (>= 256) joins two earlier tokens chosen by the LCG so that the pieces
+	 * look like a trained English vocabulary: letters, words with a leading U+0120 (the
+	 * byte-level space) and word pieces; the space only ever starts a token, as the Llama-3
+	 * pre-tokenizer splits before it.  Ranks follow ids. */
+	unsigned letter[52], space = 0, n_letter = 0; /* A-Z then a-z, by byte */
+	for (unsigned i = 0; i < 256; i++) {
+		char c = tok[i][0];
+		if (!tok[i][1] && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
+			letter[n_letter++] = i;
+		if (strcmp(tok[i], "\xc4\xa0") == 0)
+			space = i;
+	}
 	uint32_t s = mk_seed(1000, 0);
 	for (unsigned i = 256; i < base;) {
+		unsigned a, b;
 		s = mk_lcg_step(s);
-		unsigned lim = i < 4096 ? i : 4096 + (i - 4096) / 4;
-		unsigned a = (s >> 8) % lim;
+		unsigned r = s >> 8;
+		if (r % 4 == 0)
+			a = space;
+		else if (i > 256 && r % 4 == 1)
+			a = 256 + (r >> 2) % (i - 256);
+		else
+			a = letter[(r >> 2) % 26 + (r % 16 == 2 ? 0 : 26)]; /* mostly lower case */
 		s = mk_lcg_step(s);
-		unsigned b = (s >> 8) % (i < 1024 ? i : 1024);
+		r = s >> 8;
+		if (i > 256 && r % 3 == 0)
+			b = 256 + (r >> 2) % (i - 256);
+		else
+			b = letter[26 + (r >> 2) % 26];
+		if (tok[b][0] == tok[space][0] && tok[b][1] == tok[space][1])
+			continue; /* never a space inside a token */
 		size_t la = strlen(tok[a]), lb = strlen(tok[b]);
 		if (la + lb > MAX_LEN)
 			continue;
