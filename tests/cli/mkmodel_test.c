@@ -566,6 +566,29 @@ Test(cli, usage_errors_exit_2_and_help_exits_0)
 	free(dir);
 }
 
+Test(presets, are_consistent_and_name_every_real_model)
+{
+	const char *real[] = { "bitnet_b1_58-large", "bitnet_b1_58-3B", "BitNet-b1.58-2B-4T",
+			       "Llama3-8B-1.58-100B-tokens", "Falcon3-1B-Instruct-1.58bit",
+			       "Falcon3-3B-1.58bit", "Falcon3-7B-Instruct-1.58bit", "Falcon3-10B-1.58bit" };
+	for (size_t i = 0; i < sizeof real / sizeof *real; i++)
+		cr_assert_not_null(mk_preset_find(real[i]), "%s", real[i]);
+	for (unsigned i = 0; mk_preset_at(i); i++) {
+		const struct mk_preset *p = mk_preset_at(i);
+		unsigned hd = p->head_dim ? p->head_dim : p->hidden / p->heads;
+		cr_assert(eq(u32, p->heads % p->kv_heads, 0), "%s", p->name);
+		cr_assert(p->head_dim || p->hidden % p->heads == 0, "%s", p->name);
+		cr_assert(eq(u32, hd % 2, 0), "%s: rope needs an even head size", p->name);
+		if (p->packed) /* every projection's rows pack 4 to a byte */
+			cr_assert(p->hidden % 4 == 0 && p->intermediate % 4 == 0 &&
+				  (p->kv_heads * hd) % 4 == 0 && (p->heads * hd) % 4 == 0, "%s", p->name);
+		if (p->bpe) /* room for the base alphabet and the 256 specials */
+			cr_assert(gt(u32, p->vocab, 256 + 256), "%s", p->name);
+	}
+	/* the 2B-4T and Llama-3 vocabularies: 128000 base tokens + 256 specials */
+	cr_assert(eq(u32, mk_preset_find("BitNet-b1.58-2B-4T")->vocab, 128256));
+}
+
 /* ---- the Llama-3-style tokenizer.json --------------------------------------------------------- */
 
 Test(bpe, tokenizer_json_is_a_consistent_byte_level_bpe)

@@ -63,6 +63,7 @@ static const struct mk_preset presets[] = {
 	  .intermediate = i, .layers = l, .heads = q, .kv_heads = 4, .head_dim = 256,               \
 	  .vocab = 131072, .max_pos = ctx, .rope_theta = 1000042.0, .rms_eps = 1e-6,              \
 	  .hidden_act = "silu", .bpe = true }
+	FALCON3("Falcon3-1B-1.58bit", 2048, 8192, 18, 8, 8192, "18 x (2048, 8192), 8/4 heads"),
 	FALCON3("Falcon3-1B-Instruct-1.58bit", 2048, 8192, 18, 8, 8192, "18 x (2048, 8192), 8/4 heads"),
 	FALCON3("Falcon3-3B-1.58bit", 3072, 9216, 22, 12, 32768, "22 x (3072, 9216), 12/4 heads"),
 	FALCON3("Falcon3-3B-Instruct-1.58bit", 3072, 9216, 22, 12, 32768,
