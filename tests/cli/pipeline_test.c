@@ -25,7 +25,7 @@ static void setup(void)
 	free(r);
 }
 
-TestSuite(pipeline, .init = setup, .timeout = 600);
+TestSuite(pipeline, .init = setup);
 
 /* make -C ROOT MODEL_DIR=DIR/tiny LOG_DIR=DIR/logs ARGS */
 static struct tu_run make_in(const char *dir, const char *args)
