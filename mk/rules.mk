@@ -62,8 +62,9 @@ $$(call stamped,$(BIN)/$(1),$(call obj-of,$(2)) $(3),,$(CC) $$(BASE_LDFLAGS) -o 
 endef
 add-tool = $(eval $(call add-tool-rules,$(1),$(2),$(3),$(4),$(5)))
 
-# ---- bm-step itself: one compiler call from sources, so that it needs no stamps of its own ---
+# ---- bm-step itself: one compiler call from sources, so that it needs no stamps of its own.
+# Build infrastructure, not product code: never built with SAN flags, so SAN=1 does not touch it.
 BMSTEP_SRCS := tools/bm-step/main.c tools/bm-step/manifest.c $(addprefix tools/common/,bn_err.c bn_file.c bn_hash.c bn_log.c bn_util.c)
 $(BMSTEP): $(BMSTEP_SRCS) | $(BUILD)/preflight.ok
 	@mkdir -p $(BIN)
-	$(Q)$(CC) $(BASE_CFLAGS) $(BASE_LDFLAGS) -MMD -MP -MF $(BIN)/.bm-step.d -o $@.tmp $(BMSTEP_SRCS) $(LIBS_XXHASH) $(LIBS_CRYPTO) && mv $@.tmp $@
+	$(Q)$(CC) $(CSTD) $(CFLAGS) $(WARNINGS) $(CPPFLAGS_ALL) $(LDFLAGS) -MMD -MP -MF $(BIN)/.bm-step.d -o $@.tmp $(BMSTEP_SRCS) $(LIBS_XXHASH) $(LIBS_CRYPTO) && mv $@.tmp $@

@@ -377,6 +377,79 @@ static int run_command(const struct opts *o)
 	return 1;
 }
 
+/* Decides by content whether the command must run, runs it and records the new stamp.
+ * Returns the exit status. */
+static int step(struct opts *o, const char *spath, const struct stamp *st)
+{
+	struct bn_err err = { 0 };
+	for (size_t i = 0; i < o->ninputs; i++) {
+		if (hash_input(&o->inputs[i], st, &err)) {
+			bn_error("%s", err.msg);
+			return 1;
+		}
+	}
+	char key[BN_XXH128_HEX], cmd_hash[BN_XXH128_HEX];
+	compute_key(o, key, cmd_hash);
+
+	/* Skip when the key matches and the target still holds the bytes it was built with. */
+	const char *reason = NULL;
+	char target_hash[BN_XXH128_HEX] = "";
+	if (!bn_file_exists(o->target))
+		reason = "target missing";
+	else if (!st->key[0])
+		reason = "no stamp from an earlier build";
+	else if (strcmp(st->cmd_hash, cmd_hash) != 0)
+		reason = "command changed";
+	else if (strcmp(st->key, key) != 0)
+		reason = "inputs changed";
+	else if (bn_xxh128_file(o->target, target_hash, &err) || strcmp(target_hash, st->target_hash) != 0)
+		reason = "target modified since it was built";
+	if (!reason) {
+		if (o->why)
+			printf("  SKIP    %s: inputs and command unchanged by content; touching it\n", o->target);
+		if (utimensat(AT_FDCWD, o->target, NULL, 0) < 0) {
+			bn_error("%s: cannot touch: %s", o->target, strerror(errno));
+			return 1;
+		}
+		return 0;
+	}
+	if (o->why) {
+		printf("  WHY     %s: %s", o->target, reason);
+		if (strcmp(reason, "inputs changed") == 0) {
+			const char *sep = ": ";
+			for (size_t i = 0; i < o->ninputs; i++) {
+				bool known = false;
+				for (size_t j = 0; j < st->ncache; j++)
+					if (strcmp(st->cache[j].path, o->inputs[i].path) == 0) {
+						known = strcmp(st->cache[j].hash, o->inputs[i].hash) == 0;
+						break;
+					}
+				if (!known) {
+					printf("%s%s", sep, o->inputs[i].path);
+					sep = ", ";
+				}
+			}
+		}
+		printf("\n");
+	}
+	if (o->title)
+		printf("%s\n", o->title);
+	mkdir_parent(o->target);
+	int rc = run_command(o);
+	if (rc)
+		return rc;
+	if (!bn_file_exists(o->target)) {
+		bn_error("%s: the command succeeded but did not create it", o->target);
+		return 1;
+	}
+	if (bn_xxh128_file(o->target, target_hash, &err) ||
+	    write_stamp(spath, o, key, cmd_hash, target_hash, &err)) {
+		bn_error("%s", err.msg);
+		return 1;
+	}
+	return 0;
+}
+
 int manifest_main(int argc, char **argv);
 
 int main(int argc, char **argv)
@@ -423,73 +496,8 @@ int main(int argc, char **argv)
 		return 1;
 	struct stamp st;
 	read_stamp(spath, &st);
-	struct bn_err err = { 0 };
-	for (size_t i = 0; i < o.ninputs; i++) {
-		if (hash_input(&o.inputs[i], &st, &err)) {
-			bn_error("%s", err.msg);
-			return 1;
-		}
-	}
-	char key[BN_XXH128_HEX], cmd_hash[BN_XXH128_HEX];
-	compute_key(&o, key, cmd_hash);
-
-	/* Skip when the key matches and the target still holds the bytes it was built with. */
-	const char *reason = NULL;
-	char target_hash[BN_XXH128_HEX] = "";
-	if (!bn_file_exists(o.target))
-		reason = "target missing";
-	else if (!st.key[0])
-		reason = "no stamp from an earlier build";
-	else if (strcmp(st.cmd_hash, cmd_hash) != 0)
-		reason = "command changed";
-	else if (strcmp(st.key, key) != 0)
-		reason = "inputs changed";
-	else if (bn_xxh128_file(o.target, target_hash, &err) || strcmp(target_hash, st.target_hash) != 0)
-		reason = "target modified since it was built";
-	if (!reason) {
-		if (o.why)
-			printf("  SKIP    %s: inputs and command unchanged by content; touching it\n", o.target);
-		if (utimensat(AT_FDCWD, o.target, NULL, 0) < 0) {
-			bn_error("%s: cannot touch: %s", o.target, strerror(errno));
-			return 1;
-		}
-		return 0;
-	}
-	if (o.why) {
-		printf("  WHY     %s: %s", o.target, reason);
-		if (strcmp(reason, "inputs changed") == 0) {
-			const char *sep = ": ";
-			for (size_t i = 0; i < o.ninputs; i++) {
-				bool known = false;
-				for (size_t j = 0; j < st.ncache; j++)
-					if (strcmp(st.cache[j].path, o.inputs[i].path) == 0) {
-						known = strcmp(st.cache[j].hash, o.inputs[i].hash) == 0;
-						break;
-					}
-				if (!known) {
-					printf("%s%s", sep, o.inputs[i].path);
-					sep = ", ";
-				}
-			}
-		}
-		printf("\n");
-	}
-	if (o.title)
-		printf("%s\n", o.title);
-	mkdir_parent(o.target);
-	int rc = run_command(&o);
-	if (rc)
-		return rc;
-	if (!bn_file_exists(o.target)) {
-		bn_error("%s: the command succeeded but did not create it", o.target);
-		return 1;
-	}
-	if (bn_xxh128_file(o.target, target_hash, &err) ||
-	    write_stamp(spath, &o, key, cmd_hash, target_hash, &err)) {
-		bn_error("%s", err.msg);
-		return 1;
-	}
+	int rc = step(&o, spath, &st);
 	free_stamp(&st);
 	free(spath);
-	return 0;
+	return rc;
 }
