@@ -1,0 +1,154 @@
+/* Weight shapes from the model: config.json dimensions (lut-kernels.md §7, "take shapes from the
+ * model, not a name") or an explicit MxK list.  No table of model names anywhere. */
+#include "lutgen.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bn_json.h"
+#include "bn_util.h"
+
+/* Adds [m,k] with a label, or appends the label to an existing entry with the same shape. */
+static void add_shape(struct lutgen_shape *s, size_t *n, uint64_t m, uint64_t k, const char *label)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (s[i].p.m == m && s[i].p.k == k) {
+			size_t l = strlen(s[i].label);
+			snprintf(s[i].label + l, sizeof s[i].label - l, ",%s", label);
+			return;
+		}
+	memset(&s[*n], 0, sizeof s[*n]);
+	s[*n].p.m = (uint32_t)m;
+	s[*n].p.k = (uint32_t)k;
+	snprintf(s[*n].label, sizeof s[*n].label, "%s", label);
+	(*n)++;
+}
+
+/* An integer key: 1 if present, 0 if absent (and !required), <0 on error. */
+static int get_dim(json_t *j, const char *path, const char *key, int required, uint64_t *v,
+		   struct bn_err *err)
+{
+	json_t *x = json_object_get(j, key);
+	if (!x || json_is_null(x)) {
+		if (required)
+			return bn_seterr(err, BN_EFORMAT, "%s: no '%s'; cannot derive the weight shapes "
+				"(pass them with --shapes MxK,...)", path, key);
+		return 0;
+	}
+	if (!json_is_integer(x) || json_integer_value(x) <= 0 ||
+	    (uint64_t)json_integer_value(x) > LUT_MAX_DIM)
+		return bn_seterr(err, BN_EFORMAT, "%s: '%s' is not an integer between 1 and %u", path,
+				 key, LUT_MAX_DIM);
+	*v = (uint64_t)json_integer_value(x);
+	return 1;
+}
+
+int lutgen_shapes_from_config(const char *path, struct lutgen_shape **out, size_t *n,
+			      struct bn_err *err)
+{
+	int rc = 0;
+	struct lutgen_shape *s = NULL;
+	json_t *j = bn_json_load(path, 1 << 20, err);
+	if (!j)
+		return -BN_EFORMAT;
+	if (!json_is_object(j)) {
+		rc = bn_seterr(err, BN_EFORMAT, "%s: not a JSON object", path);
+		goto out;
+	}
+	uint64_t H, I, nh, nkv = 0, hd = 0;
+	if ((rc = get_dim(j, path, "hidden_size", 1, &H, err)) < 0 ||
+	    (rc = get_dim(j, path, "intermediate_size", 1, &I, err)) < 0 ||
+	    (rc = get_dim(j, path, "num_attention_heads", 1, &nh, err)) < 0 ||
+	    (rc = get_dim(j, path, "num_key_value_heads", 0, &nkv, err)) < 0 ||
+	    (rc = get_dim(j, path, "head_dim", 0, &hd, err)) < 0)
+		goto out;
+	rc = 0;
+	if (!nkv)
+		nkv = nh;
+	if (!hd) {
+		if (H % nh) {
+			rc = bn_seterr(err, BN_EFORMAT,
+				       "%s: hidden_size %" PRIu64 " is not a multiple of "
+				       "num_attention_heads %" PRIu64 " and there is no head_dim",
+				       path, H, nh);
+			goto out;
+		}
+		hd = H / nh;
+	}
+	if (nh * hd > LUT_MAX_DIM || nkv * hd > LUT_MAX_DIM) {
+		rc = bn_seterr(err, BN_EFORMAT, "%s: heads x head_dim is larger than %u", path,
+			       LUT_MAX_DIM);
+		goto out;
+	}
+	s = calloc(6, sizeof *s);
+	if (!s) {
+		rc = bn_seterr(err, BN_ENOMEM, "%s: out of memory", path);
+		goto out;
+	}
+	*n = 0;
+	add_shape(s, n, nh * hd, H, "q_proj");
+	add_shape(s, n, nkv * hd, H, "k_proj");
+	add_shape(s, n, nkv * hd, H, "v_proj");
+	add_shape(s, n, H, nh * hd, "o_proj");
+	add_shape(s, n, I, H, "gate_proj");
+	add_shape(s, n, I, H, "up_proj");
+	add_shape(s, n, H, I, "down_proj");
+	*out = s;
+	s = NULL;
+out:
+	free(s);
+	json_decref(j);
+	return rc;
+}
+
+int lutgen_shapes_parse(const char *list, struct lutgen_shape **out, size_t *n,
+			struct bn_err *err)
+{
+	size_t cap = 1;
+	for (const char *c = list; *c; c++)
+		cap += *c == ',';
+	if (cap > LUT_MAX_SHAPES)
+		return bn_seterr(err, BN_EINVAL, "--shapes: %zu shapes; at most %d", cap,
+				 LUT_MAX_SHAPES);
+	struct lutgen_shape *s = calloc(cap, sizeof *s);
+	char *copy = strdup(list);
+	int rc = 0;
+	if (!s || !copy) {
+		rc = bn_seterr(err, BN_ENOMEM, "--shapes: out of memory");
+		goto out;
+	}
+	size_t k = 0;
+	char *save = NULL;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		char *x = strchr(t, 'x');
+		unsigned m, kk;
+		if (x)
+			*x = 0;
+		if (!x || bn_parse_uint(t, 1, LUT_MAX_DIM, &m) ||
+		    bn_parse_uint(x + 1, 1, LUT_MAX_DIM, &kk)) {
+			if (x)
+				*x = 'x';
+			rc = bn_seterr(err, BN_EINVAL,
+				       "--shapes: '%s': expected MxK (M outputs, K inputs, each 1..%u), "
+				       "e.g. 1536x4096",
+				       t, LUT_MAX_DIM);
+			goto out;
+		}
+		s[k].p.m = m;
+		s[k].p.k = kk;
+		k++;
+	}
+	if (k == 0) {
+		rc = bn_seterr(err, BN_EINVAL, "--shapes: empty list");
+		goto out;
+	}
+	*out = s;
+	*n = k;
+	s = NULL;
+out:
+	free(s);
+	free(copy);
+	return rc;
+}
