@@ -64,7 +64,7 @@ static void run_harness(const char *name, const char *file, int tl1, int want_ok
 /* shapes x (5 random batches + 3 adversarial patterns x 2 batches) */
 #define CHECKS(shapes) ((shapes) * (5 + 3 * 2))
 
-TestSuite(lut_kernels, .timeout = 300);
+TestSuite(lut_kernels);
 
 Test(lut_kernels, tl2_large_model_shapes_with_setup_env_parameters_match_the_reference)
 {
