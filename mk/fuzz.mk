@@ -10,7 +10,7 @@ FUZZ_TIME ?= 60
 FUZZ_DIR := $(BUILD)/fuzz
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/*_fuzz.c))
 FUZZ_NAMES := $(patsubst tests/fuzz/%_fuzz.c,%,$(FUZZ_SRCS))
-FUZZ_CORE_SRCS := $(COMMON_SRCS)
+FUZZ_CORE_SRCS := $(COMMON_SRCS) $(wildcard kernels/*_ref.c)
 FUZZ_CFLAGS = $(CSTD) -O1 -g $(WARNINGS) $(CPPFLAGS_ALL) -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_BINS := $(addprefix $(FUZZ_DIR)/,$(FUZZ_NAMES))
 
