@@ -9,6 +9,14 @@
 /* ggml's nearest_int: adding 1.5·2^23 leaves round-half-even(f) in the low mantissa bits.
  * Valid for |f| <= 4194303; identical to lrintf under the default rounding mode (and maps NaN
  * to 0, as the reference does). */
+/* Full unrolling of short constant-trip loops in the SIMD tiles, so their accumulator arrays
+ * live in registers (clang needs its own spelling; gcc takes "GCC unroll"). */
+#if defined(__clang__)
+#define KERN_UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define KERN_UNROLL _Pragma("GCC unroll 16")
+#endif
+
 static inline int kern_nearest_int(float f)
 {
 	float v = f + 12582912.f;

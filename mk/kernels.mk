@@ -9,8 +9,8 @@ KERNEL_ISA ?= auto
 KERNEL_ISAS_x86_64 := avx2 avx512 avx512vnni
 KERNEL_ISAS_arm64 := neon dotprod
 
-KERN_FLAGS_avx2 := -mavx2
-KERN_FLAGS_avx512 := -mavx2 -mavx512f -mavx512bw -mavx512vl
+KERN_FLAGS_avx2 := -mavx2 -mf16c
+KERN_FLAGS_avx512 := -mavx2 -mf16c -mavx512f -mavx512bw -mavx512vl
 KERN_FLAGS_avx512vnni := $(KERN_FLAGS_avx512) -mavx512vnni
 KERN_FLAGS_neon := -march=armv8-a
 KERN_FLAGS_dotprod := -march=armv8.2-a+dotprod
@@ -22,13 +22,17 @@ KERN_DEF_dotprod := -DKERN_HAVE_DOTPROD
 
 # A C snippet per set that the compiler must accept with the set's flags (probed once per
 # compiler, cached in $(KERN_PROBE)).
-KERN_PROBE_avx2 := \#include <immintrin.h>\nint f(void){return _mm256_extract_epi32(_mm256_maddubs_epi16(_mm256_set1_epi8(1),_mm256_set1_epi8(2)),0);}
+KERN_PROBE_avx2 := \#include <immintrin.h>\nint f(void){return _mm256_extract_epi32(_mm256_maddubs_epi16(_mm256_set1_epi8(1),_mm256_set1_epi8(2)),0)+(int)_cvtsh_ss(0);}
 KERN_PROBE_avx512 := \#include <immintrin.h>\nint f(void){return _mm512_reduce_add_epi32(_mm512_maddubs_epi16(_mm512_set1_epi8(1),_mm512_set1_epi8(2)));}
 KERN_PROBE_avx512vnni := \#include <immintrin.h>\nint f(void){return _mm512_reduce_add_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(),_mm512_set1_epi8(1),_mm512_set1_epi8(2)));}
 KERN_PROBE_neon := \#include <arm_neon.h>\nint f(void){return vaddvq_s32(vdupq_n_s32(1));}
 KERN_PROBE_dotprod := \#include <arm_neon.h>\nint f(void){return vaddvq_s32(vdotq_s32(vdupq_n_s32(0),vdupq_n_s8(1),vdupq_n_s8(2)));}
 
 KERN_CANDIDATES := $(if $(filter auto,$(KERNEL_ISA)),$(KERNEL_ISAS_$(HOST_ARCH)),$(filter-out ref,$(KERNEL_ISA)))
+# the AVX-512 sets reuse the AVX2 activation quantizer and TQ kernels
+KERN_NEEDS_avx512 := avx2
+KERN_NEEDS_avx512vnni := avx2
+KERN_CANDIDATES := $(sort $(KERN_CANDIDATES) $(foreach i,$(KERN_CANDIDATES),$(KERN_NEEDS_$(i))))
 KERN_UNKNOWN := $(filter-out $(KERNEL_ISAS_$(HOST_ARCH)),$(KERN_CANDIDATES))
 ifneq ($(KERN_UNKNOWN),)
 $(error KERNEL_ISA: '$(KERN_UNKNOWN)' cannot be built on $(HOST_ARCH); choose from: auto ref $(KERNEL_ISAS_$(HOST_ARCH)))

@@ -8,6 +8,7 @@
 #include "kern_util.h"
 
 #define WIDEN_BLOCKS 8 /* 8 blocks x 4 x (3·128·2) < 2^15: no int16 overflow for any byte */
+#define PF_DIST 8192 /* bytes ahead of each row that GEMV prefetches: enough streams in flight */
 
 static inline int32_t hsum_i32(__m256i v)
 {
@@ -25,35 +26,38 @@ static inline __attribute__((always_inline)) void tile(const uint8_t *w, size_t 
 {
 	const __m256i m3 = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
 	__m256i acc[4][4];
-#pragma GCC unroll 4
+	KERN_UNROLL
 	for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
+		KERN_UNROLL
 		for (int c = 0; c < C; c++)
 			acc[r][c] = _mm256_setzero_si256();
 	for (size_t b0 = 0; b0 < nb; b0 += WIDEN_BLOCKS) {
 		size_t b1 = b0 + WIDEN_BLOCKS < nb ? b0 + WIDEN_BLOCKS : nb;
 		__m256i s16[4][4];
-#pragma GCC unroll 4
+		KERN_UNROLL
 		for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
+			KERN_UNROLL
 			for (int c = 0; c < C; c++)
 				s16[r][c] = _mm256_setzero_si256();
 		for (size_t b = b0; b < b1; b++) {
 			__m256i wr[4];
-#pragma GCC unroll 4
+			KERN_UNROLL
 			for (int r = 0; r < R; r++)
 				wr[r] = _mm256_loadu_si256((const __m256i *)(w + r * ldw + 32 * b));
+			if (C == 1 && (b & 1) == 0) /* one 64-byte line per two blocks */
+				KERN_UNROLL for (int r = 0; r < R; r++)
+					_mm_prefetch((const char *)(w + r * ldw + 32 * b + PF_DIST), _MM_HINT_T0);
 			const int8_t *qb = q + 128 * b;
 			/* group g holds elements 32g..32g+31 of the block, in bits 7-2g..6-2g */
 #define GROUP(g, shift)                                                                                   \
 	do {                                                                                              \
 		__m256i av[4];                                                                            \
-		_Pragma("GCC unroll 4") for (int c = 0; c < C; c++) av[c] =                               \
+		KERN_UNROLL for (int c = 0; c < C; c++) av[c] =                               \
 			_mm256_loadu_si256((const __m256i *)(qb + c * ldq + 32 * (g)));                   \
-		_Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                       \
+		KERN_UNROLL for (int r = 0; r < R; r++)                                       \
 		{                                                                                         \
 			__m256i code = _mm256_and_si256(_mm256_srli_epi16(wr[r], shift), m3);             \
-			_Pragma("GCC unroll 4") for (int c = 0; c < C; c++) s16[r][c] =                   \
+			KERN_UNROLL for (int c = 0; c < C; c++) s16[r][c] =                   \
 				_mm256_add_epi16(s16[r][c], _mm256_maddubs_epi16(code, av[c]));           \
 		}                                                                                         \
 	} while (0)
@@ -63,15 +67,15 @@ static inline __attribute__((always_inline)) void tile(const uint8_t *w, size_t 
 			GROUP(3, 0);
 #undef GROUP
 		}
-#pragma GCC unroll 4
+		KERN_UNROLL
 		for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
+			KERN_UNROLL
 			for (int c = 0; c < C; c++)
 				acc[r][c] = _mm256_add_epi32(acc[r][c], _mm256_madd_epi16(s16[r][c], ones));
 	}
-#pragma GCC unroll 4
+	KERN_UNROLL
 	for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
+		KERN_UNROLL
 		for (int c = 0; c < C; c++)
 			out[r * C + c] = hsum_i32(acc[r][c]);
 }
@@ -160,7 +164,7 @@ void quantize_i8s_avx2(const float *x, size_t k, int8_t *q, float *scale, int32_
 
 const struct kern_set kern_set_avx2 = {
 	.name = "avx2",
-	.needs = KERN_CPU_AVX2,
+	.needs = KERN_CPU_AVX2 | KERN_CPU_F16C,
 	.quantize_i8s = quantize_i8s_avx2,
 	.quantize_q8k = quantize_q8k_ref, /* mainline quantizes Q8_K with the reference on x86 too */
 	.gemm_i2s = gemm_i2s_q8_avx2,
