@@ -24,6 +24,14 @@ static struct tu_run lutgen(const char *const *args)
 	return r;
 }
 
+static int count_lines(const char *s, const char *prefix)
+{
+	int n = 0;
+	for (const char *p = s; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		n += strncmp(p, prefix, strlen(prefix)) == 0;
+	return n;
+}
+
 static void ini_hash(const char *quant, const char *shapes, const char *BM, const char *BK,
 		     const char *bm, const char *want)
 {
@@ -95,6 +103,32 @@ Test(lutgen_cli, derives_real_shapes_from_config_json)
 	free(h);
 	tu_run_free(&r);
 	free(cfg);
+	free(dir);
+}
+
+Test(lutgen_cli, takes_shapes_from_a_gguf)
+{
+	/* the §13 tv-bitnet f32 GGUF when ../shared is there, else a GGUF mkmodel-like files
+	 * cannot give: skip */
+	char *src = tu_shared("testdata/reference/tv-f32.tl1.gguf.xz");
+	char *dir = tu_mkdtemp("lutgen_gguf");
+	char cmd[9000], gguf[4200];
+	snprintf(gguf, sizeof gguf, "%s/tv.gguf", dir);
+	snprintf(cmd, sizeof cmd, "test -f '%s' && xz -dc '%s' > '%s'", src, src, gguf);
+	struct tu_run x = tu_sh(cmd);
+	if (x.status != 0)
+		cr_skip("no reference files (../shared/testdata/reference)");
+	tu_run_free(&x);
+	const char *args[] = { "--quant", "tl2", "--gguf", gguf, "--outdir", dir, NULL };
+	struct tu_run r = lutgen(args);
+	cr_assert(eq(int, r.status, 0), "%s", r.err);
+	cr_expect(ne(ptr, strstr(r.out, "tl2 [256,512] "), NULL), "%s", r.out);
+	cr_expect(ne(ptr, strstr(r.out, "ffn_gate,ffn_up\n"), NULL), "%s", r.out);
+	cr_expect(ne(ptr, strstr(r.out, "attn_k,attn_v\n"), NULL), "%s", r.out);
+	cr_expect(ne(ptr, strstr(r.out, "attn_output,attn_q\n"), NULL), "%s", r.out);
+	cr_expect(eq(int, count_lines(r.out, "tl2 ["), 4), "%s", r.out);
+	tu_run_free(&r);
+	free(src);
 	free(dir);
 }
 
@@ -204,7 +238,7 @@ Test(lutgen_cli, misuse_is_a_usage_error)
 	const char *a1[] = { "--quant", "tl3", "--shapes", "256x256", "--outdir", "x", NULL };
 	expect_failure(2, "lutgen: --quant tl3: expected tl1 or tl2", a1);
 	const char *a2[] = { "--quant", "tl2", "--outdir", "x", NULL };
-	expect_failure(2, "exactly one of --config, --model, --shapes", a2);
+	expect_failure(2, "exactly one of --config, --model, --gguf, --shapes", a2);
 	const char *a3[] = { "--quant", "tl2", "--shapes", "256x256,512x256", "--BM", "32,32,32", "--outdir", "x", NULL };
 	expect_failure(2, "--BM has 3 values for 2 shapes", a3);
 	const char *a4[] = { "--quant", "tl2", "--shapes", "256by256", "--outdir", "x", NULL };

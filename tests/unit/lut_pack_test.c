@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "bn_hash.h"
+#include "gguf.h"
 #include "lut_pack.h"
 #include "test_util.h"
 
@@ -240,108 +241,7 @@ Test(lut_pack, packs_the_section_13_tl2_tensors_like_the_reference_converter)
 	tv_check(LUT_TL2, tv_sha_tl2);
 }
 
-/* ---- byte comparison with the reference files themselves (when ../shared is there) ----
- * TODO(#6): replace this test-only GGUF reader with tools/common/gguf.h once it is on main. */
-
-struct mini_tensor {
-	char name[96];
-	uint64_t ne[4];
-	uint32_t type;
-	uint64_t off;
-};
-struct mini_gguf {
-	const uint8_t *d;
-	size_t n, data;
-	uint64_t nt;
-	struct mini_tensor t[64];
-};
-
-static int mini_skip(const struct mini_gguf *g, size_t *p, uint32_t type)
-{
-	static const int size[13] = { 1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8 };
-	uint64_t l;
-	if (type > 12)
-		return -1;
-	if (type == 8) {
-		if (*p + 8 > g->n)
-			return -1;
-		memcpy(&l, g->d + *p, 8);
-		*p += 8;
-		if (l > g->n - *p)
-			return -1;
-		*p += l;
-		return 0;
-	}
-	if (type == 9) {
-		uint32_t et;
-		if (*p + 12 > g->n)
-			return -1;
-		memcpy(&et, g->d + *p, 4);
-		memcpy(&l, g->d + *p + 4, 8);
-		*p += 12;
-		for (uint64_t i = 0; i < l; i++)
-			if (mini_skip(g, p, et))
-				return -1;
-		return 0;
-	}
-	*p += (size_t)size[type];
-	return *p <= g->n ? 0 : -1;
-}
-
-static int mini_open(struct mini_gguf *g, const uint8_t *d, size_t n)
-{
-	uint64_t nkv, l;
-	size_t p = 24;
-	memset(g, 0, sizeof *g);
-	g->d = d;
-	g->n = n;
-	if (n < 24 || memcmp(d, "GGUF", 4))
-		return -1;
-	memcpy(&g->nt, d + 8, 8);
-	memcpy(&nkv, d + 16, 8);
-	if (g->nt > 64)
-		return -1;
-	for (uint64_t i = 0; i < nkv; i++) {
-		uint32_t type;
-		if (mini_skip(g, &p, 8) || p + 4 > n)
-			return -1;
-		memcpy(&type, d + p, 4);
-		p += 4;
-		if (mini_skip(g, &p, type))
-			return -1;
-	}
-	for (uint64_t i = 0; i < g->nt; i++) {
-		struct mini_tensor *t = &g->t[i];
-		uint32_t nd;
-		if (p + 8 > n)
-			return -1;
-		memcpy(&l, d + p, 8);
-		p += 8;
-		if (l >= sizeof t->name || l + 4 > n - p)
-			return -1;
-		memcpy(t->name, d + p, l);
-		p += l;
-		memcpy(&nd, d + p, 4);
-		p += 4;
-		if (nd > 4 || 8 * nd + 12 > n - p)
-			return -1;
-		for (uint32_t j = 0; j < nd; j++, p += 8)
-			memcpy(&t->ne[j], d + p, 8);
-		memcpy(&t->type, d + p, 4);
-		memcpy(&t->off, d + p + 4, 8);
-		p += 12;
-	}
-	g->data = (p + 31) & ~(size_t)31;
-	return 0;
-}
-
-static const struct mini_tensor *mini_find(const struct mini_gguf *g, const char *name)
-{
-	for (uint64_t i = 0; i < g->nt; i++)
-		if (strcmp(g->t[i].name, name) == 0)
-			return &g->t[i];
-	return NULL;
-}
+/* ---- byte comparison with the reference files themselves (when ../shared is there) ---- */
 
 static uint8_t *unxz(const char *ref, const char *dir, size_t *n)
 {
@@ -365,35 +265,38 @@ static void compare_reference(enum lut_quant q, const char *ref)
 		cr_skip("no reference files (../shared/testdata/reference)");
 	uint8_t *fq = unxz(ref, dir, &nq);
 	cr_assert(ne(ptr, fq, NULL), "%s", ref);
-	struct mini_gguf g32, gq;
-	cr_assert(eq(int, mini_open(&g32, f32, n32), 0));
-	cr_assert(eq(int, mini_open(&gq, fq, nq), 0));
+	struct bn_err err = { 0 };
+	struct gguf_reader *g32 = gguf_open_mem(f32, n32, "tv-f32.f32.gguf", &err);
+	cr_assert(ne(ptr, g32, NULL), "%s", err.msg);
+	struct gguf_reader *gq = gguf_open_mem(fq, nq, ref, &err);
+	cr_assert(ne(ptr, gq, NULL), "%s", err.msg);
 	int checked = 0;
-	for (uint64_t i = 0; i < gq.nt; i++) {
-		const struct mini_tensor *t = &gq.t[i], *w = mini_find(&g32, t->name);
-		if (t->type != 37u + q)
+	for (size_t i = 0; i < gguf_n_tensors(gq); i++) {
+		const struct gguf_tensor *t = gguf_tensor(gq, i);
+		if (t->type != (q == LUT_TL1 ? GGUF_TYPE_TL1 : GGUF_TYPE_TL2))
 			continue;
-		cr_assert(ne(ptr, (void *)w, NULL), "%s", t->name);
+		int64_t wi = gguf_find_tensor(g32, t->name);
+		cr_assert(ge(i64, wi, 0), "%s", t->name);
+		const struct gguf_tensor *w = gguf_tensor(g32, (size_t)wi);
 		struct lut_params p = { .m = (uint32_t)t->ne[1], .k = (uint32_t)t->ne[0] };
 		tv_params(q, &p);
 		const size_t n = (size_t)p.m * p.k, sz = (size_t)lut_packed_size(q, p.m, p.k);
 		const uint64_t so = lut_scale_offset(q, p.m, p.k);
-		cr_assert(le(u64, gq.data + t->off + so + 32, nq), "%s", t->name);
+		cr_assert(ge(u64, t->nbytes, so + 4), "%s", t->name);
+		cr_assert(eq(u64, w->nbytes, n * sizeof(float)), "%s", t->name);
 		float *x = malloc(n * sizeof *x);
 		int8_t *tern = malloc(n);
 		uint8_t *o = malloc(sz);
-		memcpy(x, f32 + g32.data + w->off, n * sizeof *x);
+		memcpy(x, w->data, n * sizeof *x);
 		float scale = lut_ternarize(x, n, tern);
-		struct bn_err err = { 0 };
 		cr_assert(eq(int, lut_pack(q, &p, tern, o, &err), 0), "%s", err.msg);
-		const uint8_t *want = fq + gq.data + t->off;
 		size_t first = sz;
 		for (size_t j = 0; j < sz && first == sz; j++)
-			if (o[j] != want[j])
+			if (o[j] != t->data[j])
 				first = j;
 		cr_expect(eq(sz, first, sz), "%s %s: first differing byte %zu", ref, t->name, first);
 		float ws;
-		memcpy(&ws, want + so, 4);
+		memcpy(&ws, t->data + so, 4);
 		cr_expect(eq(int, memcmp(&ws, &scale, 4), 0), "%s: scale %a, max|w| %a", t->name,
 			  (double)ws, (double)scale);
 		free(x);
@@ -402,6 +305,8 @@ static void compare_reference(enum lut_quant q, const char *ref)
 		checked++;
 	}
 	cr_expect(eq(int, checked, 14), "%s: TL tensors", ref);
+	gguf_close(g32);
+	gguf_close(gq);
 	free(f32);
 	free(fq);
 	free(dir);

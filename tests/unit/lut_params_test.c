@@ -3,6 +3,8 @@
  * kernel_config.ini and preset keys; plus the scalar reference's own sanity. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
+#include <glob.h>
+#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 #include "bn_hash.h"
 #include "lut/lut.h"
 #include "lut_params.h"
+#include "test_util.h"
 
 static void expect_error(enum lut_quant q, uint32_t m, uint32_t k, uint32_t BM, uint32_t BK,
 			 uint32_t bm, const char *msg)
@@ -236,4 +239,35 @@ Test(lut_ref, stays_within_the_quantization_error_of_the_float_product)
 				cr_assert(eq(flt, out[r * M + i], 0.0f));
 		}
 	}
+}
+
+/* Every tl1.MxK / tl2.MxK key of presets/*.ini holds parameters valid for its shape. */
+Test(lut_params, every_preset_key_is_valid_for_its_shape)
+{
+	char *pattern = tu_root("presets/*.ini");
+	glob_t g;
+	cr_assert(eq(int, glob(pattern, 0, NULL, &g), 0), "%s", pattern);
+	int keys = 0;
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		char *text = tu_read_file(g.gl_pathv[i], NULL);
+		cr_assert(ne(ptr, text, NULL));
+		for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+			unsigned q, m, k;
+			if (sscanf(line, "tl%u.%ux%u =", &q, &m, &k) != 3)
+				continue;
+			cr_assert(q == 1 || q == 2, "%s: %s", g.gl_pathv[i], line);
+			struct lut_params p = { .m = m, .k = k };
+			struct bn_err err = { 0 };
+			char again[4096];
+			snprintf(again, sizeof again, "%s\n", line);
+			cr_assert(eq(int, lut_preset_lookup((enum lut_quant)q, again, g.gl_pathv[i], &p, &err), 1),
+				  "%s: %s: %s", g.gl_pathv[i], line, err.msg);
+			cr_expect(eq(int, lut_params_check((enum lut_quant)q, &p, &err), 0), "%s: %s", g.gl_pathv[i], err.msg);
+			keys++;
+		}
+		free(text);
+	}
+	cr_expect(ge(int, keys, 20), "tuned keys found: %d", keys);
+	globfree(&g);
+	free(pattern);
 }

@@ -141,9 +141,10 @@ int lutgen_write(enum lut_quant q, const struct lutgen_shape *s, size_t n, const
 		rc = bn_seterr(err, BN_ENOMEM, "out of memory");
 		goto out;
 	}
+	/* the header first: make treats kernel_config.ini as the later of the two */
 	if ((rc = bn_mkdir_p(outdir, err)) ||
-	    (rc = bn_write_if_changed(ipath, ini, ilen, &changed[1], err)) ||
-	    (rc = bn_write_if_changed(hpath, hdr, hlen, &changed[0], err)))
+	    (rc = bn_write_if_changed(hpath, hdr, hlen, &changed[0], err)) ||
+	    (rc = bn_write_if_changed(ipath, ini, ilen, &changed[1], err)))
 		goto out;
 out:
 	free(p);

@@ -28,6 +28,10 @@ struct lutgen_shape {
  * down [H, I], deduplicated in that order.  *out is malloc'd. */
 int lutgen_shapes_from_config(const char *path, struct lutgen_shape **out, size_t *n,
 			      struct bn_err *err);
+/* Distinct [M,K] of a GGUF's ternary weights: TL1/TL2/I2_S tensors, and 2-D F32/F16/BF16
+ * tensors other than token_embd and output (the converter's TL rule), in file order. */
+int lutgen_shapes_from_gguf(const char *path, struct lutgen_shape **out, size_t *n,
+			    struct bn_err *err);
 /* "MxK,MxK,..." */
 int lutgen_shapes_parse(const char *list, struct lutgen_shape **out, size_t *n,
 			struct bn_err *err);

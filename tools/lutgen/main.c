@@ -27,6 +27,8 @@ static void help(void)
 "                        num_key_value_heads nkv (default nh), head_dim hd (default H/nh):\n"
 "                        q [nh*hd,H], k/v [nkv*hd,H], o [H,nh*hd], gate/up [I,H], down [H,I]\n"
 "  --model NAME          the same with models/NAME/config.json\n"
+"  --gguf FILE           a GGUF's ternary weights: its TL1/TL2/I2_S tensors, or its 2-D\n"
+"                        F32/F16/BF16 tensors other than token_embd and output\n"
 "  --shapes MxK,...      explicit shapes: M outputs, K inputs (e.g. 1536x4096,1536x1536)\n"
 "  --kernel-config FILE  shapes and parameters of an existing kernel_config.ini\n"
 "\n"
@@ -65,6 +67,7 @@ int main(int argc, char **argv)
 {
 	bn_log_init(argv[0]);
 	const char *quant = NULL, *config = NULL, *model = NULL, *shapes = NULL, *kconfig = NULL;
+	const char *gguf = NULL;
 	const char *preset = NULL, *outdir = NULL, *BM = NULL, *BK = NULL, *bm = NULL;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -84,6 +87,8 @@ int main(int argc, char **argv)
 			dst = &config;
 		else if (!strcmp(a, "--model"))
 			dst = &model;
+		else if (!strcmp(a, "--gguf"))
+			dst = &gguf;
 		else if (!strcmp(a, "--shapes"))
 			dst = &shapes;
 		else if (!strcmp(a, "--kernel-config"))
@@ -110,9 +115,9 @@ int main(int argc, char **argv)
 		return bn_usage_error("--quant tl1|tl2 is required");
 	if (lut_quant_parse(quant, &q))
 		return bn_usage_error("--quant %s: expected tl1 or tl2", quant);
-	if (!!config + !!model + !!shapes + !!kconfig != 1)
-		return bn_usage_error("give the shapes with exactly one of --config, --model, --shapes "
-				      "and --kernel-config");
+	if (!!config + !!model + !!gguf + !!shapes + !!kconfig != 1)
+		return bn_usage_error("give the shapes with exactly one of --config, --model, --gguf, "
+				      "--shapes and --kernel-config");
 	if (!outdir)
 		return bn_usage_error("--outdir DIR is required");
 	if (kconfig && (BM || BK || bm || preset))
@@ -138,6 +143,12 @@ int main(int argc, char **argv)
 			status = bn_usage_error("%s", err.msg);
 			goto out;
 		}
+	} else if (gguf) {
+		if (lutgen_shapes_from_gguf(gguf, &s, &n, &err)) {
+			bn_error("%s", err.msg);
+			goto out;
+		}
+		config = gguf; /* names the source in errors */
 	} else if (kconfig) {
 		char *text = NULL;
 		size_t len;
@@ -200,6 +211,16 @@ int main(int argc, char **argv)
 	    lutgen_resolve(q, s, n, lists[0], lists[1], lists[2], preset_text, preset, &err)) {
 		bn_error("%s%s%s", config ? config : "", config ? ": " : "", err.msg);
 		goto out;
+	}
+	if (preset) {
+		size_t used = 0;
+		for (size_t i = 0; i < n; i++)
+			used += s[i].BM_from == LUT_PRESET || s[i].BK_from == LUT_PRESET ||
+				s[i].bm_from == LUT_PRESET;
+		if (!used)
+			bn_warn("%s: no %s parameters for these shapes (keys like %s.%ux%u); using "
+				"automatic ones", preset, lut_quant_name(q), lut_quant_name(q), s[0].p.m,
+				s[0].p.k);
 	}
 	if (q == LUT_TL2)
 		for (size_t i = 0; i < n; i++)

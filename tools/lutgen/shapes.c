@@ -8,7 +8,18 @@
 #include <string.h>
 
 #include "bn_json.h"
+#include "gguf.h"
 #include "bn_util.h"
+
+/* Whether a comma-separated list contains an item. */
+static int has_label(const char *list, const char *item)
+{
+	size_t l = strlen(item);
+	for (const char *p = list; (p = strstr(p, item)) != NULL; p += l)
+		if ((p == list || p[-1] == ',') && (p[l] == ',' || p[l] == 0))
+			return 1;
+	return 0;
+}
 
 /* Adds [m,k] with a label, or appends the label to an existing entry with the same shape. */
 static void add_shape(struct lutgen_shape *s, size_t *n, uint64_t m, uint64_t k, const char *label)
@@ -16,7 +27,8 @@ static void add_shape(struct lutgen_shape *s, size_t *n, uint64_t m, uint64_t k,
 	for (size_t i = 0; i < *n; i++)
 		if (s[i].p.m == m && s[i].p.k == k) {
 			size_t l = strlen(s[i].label);
-			snprintf(s[i].label + l, sizeof s[i].label - l, ",%s", label);
+			if (!has_label(s[i].label, label))
+				snprintf(s[i].label + l, sizeof s[i].label - l, ",%s", label);
 			return;
 		}
 	memset(&s[*n], 0, sizeof s[*n]);
@@ -150,5 +162,73 @@ int lutgen_shapes_parse(const char *list, struct lutgen_shape **out, size_t *n,
 out:
 	free(s);
 	free(copy);
+	return rc;
+}
+
+/* The converter's TL rule (lut-kernels.md §4.1, convert-quantize.md §9.1): 2-D weights except
+ * the embeddings and the output head; TL1/TL2/I2_S tensors are ternary by construction. */
+static int ternary_candidate(const struct gguf_tensor *t)
+{
+	if (t->type == GGUF_TYPE_TL1 || t->type == GGUF_TYPE_TL2 || t->type == GGUF_TYPE_I2_S)
+		return 1;
+	if (t->n_dims != 2 || (t->type != GGUF_TYPE_F32 && t->type != GGUF_TYPE_F16 &&
+			       t->type != GGUF_TYPE_BF16))
+		return 0;
+	return strcmp(t->name, "token_embd.weight") != 0 && strcmp(t->name, "output.weight") != 0;
+}
+
+int lutgen_shapes_from_gguf(const char *path, struct lutgen_shape **out, size_t *n,
+			    struct bn_err *err)
+{
+	struct gguf_reader *r = gguf_open(path, err);
+	if (!r)
+		return -(err && err->code ? err->code : BN_EFORMAT);
+	int rc = 0;
+	struct lutgen_shape *s = calloc(LUT_MAX_SHAPES, sizeof *s);
+	*n = 0;
+	if (!s) {
+		rc = bn_seterr(err, BN_ENOMEM, "%s: out of memory", path);
+		goto out;
+	}
+	for (size_t i = 0; i < gguf_n_tensors(r); i++) {
+		const struct gguf_tensor *t = gguf_tensor(r, i);
+		if (!ternary_candidate(t))
+			continue;
+		if (t->ne[0] > LUT_MAX_DIM || t->ne[1] > LUT_MAX_DIM) {
+			rc = bn_seterr(err, BN_EFORMAT, "%s: %s: [%" PRIu64 ",%" PRIu64 "] is larger than "
+				       "%u rows or columns", path, t->name, t->ne[1], t->ne[0], LUT_MAX_DIM);
+			goto out;
+		}
+		/* label: the name without "blk.N." and ".weight" */
+		char label[64];
+		const char *nm = t->name;
+		if (strncmp(nm, "blk.", 4) == 0 && strchr(nm + 4, '.'))
+			nm = strchr(nm + 4, '.') + 1;
+		snprintf(label, sizeof label, "%s", nm);
+		char *dot = strstr(label, ".weight");
+		if (dot && dot[7] == 0)
+			*dot = 0;
+		if (*n == LUT_MAX_SHAPES) {
+			int known = 0;
+			for (size_t j = 0; j < *n; j++)
+				known |= s[j].p.m == t->ne[1] && s[j].p.k == t->ne[0];
+			if (!known) {
+				rc = bn_seterr(err, BN_ERANGE, "%s: more than %d distinct weight shapes", path,
+					       LUT_MAX_SHAPES);
+				goto out;
+			}
+		}
+		add_shape(s, n, t->ne[1], t->ne[0], label);
+	}
+	if (*n == 0) {
+		rc = bn_seterr(err, BN_EFORMAT, "%s: no ternary weight tensors (2-D weights other than "
+			       "token_embd and output)", path);
+		goto out;
+	}
+	*out = s;
+	s = NULL;
+out:
+	free(s);
+	gguf_close(r);
 	return rc;
 }
