@@ -12,16 +12,44 @@ HF_REVISION ?=
 
 DOWNLOAD_LOG := --log $(LOG_DIR)/download_model.log $(call step-title,download)
 
+# A directory written by `hf download` (it has .cache/huggingface/) but no repo id to refresh it
+# from: use it as a local checkpoint.
+ifeq ($(MODEL_SOURCE)-$(HF_REPO),hub-)
+MODEL_SOURCE := local
+endif
+
 ifeq ($(MODEL_SOURCE),synthetic)
 $(call stamped,$(CHECKPOINT),$(BIN)/mkmodel,,$(BIN)/mkmodel --preset $(synthetic) --outdir $(MODEL_DIR) && $(BMSTEP) manifest $(MODEL_DIR) $(CHECKPOINT),$(DOWNLOAD_LOG))
 else ifeq ($(MODEL_SOURCE),local)
 CHECKPOINT_FILES := $(filter-out %.gguf %.tmp %.incomplete %/checkpoint.manifest,$(wildcard $(MODEL_DIR)/*))
 $(call stamped,$(CHECKPOINT),$(CHECKPOINT_FILES),,$(BMSTEP) manifest $(MODEL_DIR) $(CHECKPOINT),--log $(LOG_DIR)/download_model.log --title '>>> $(MODEL) download: using the local checkpoint in $(MODEL_DIR)')
 else ifeq ($(MODEL_SOURCE),hub)
-# hfget is order-only: relinking the downloader must not re-download a model.
-$(call stamped,$(CHECKPOINT),,$(BIN)/hfget,$(BIN)/hfget $(HF_REPO) --local-dir $(MODEL_DIR) $(if $(HF_REVISION),--revision $(HF_REVISION)) --manifest $(CHECKPOINT),$(DOWNLOAD_LOG))
+# hfget is order-only: relinking the downloader must not re-download a model.  It writes the
+# manifest (repo, revision, commit, sha256/git blob id of every file) only after every file is
+# verified, so the manifest's presence means a complete checkpoint.
+HFGET_CMD = $(BIN)/hfget $(HF_REPO) $(1) --local-dir $(MODEL_DIR) $(if $(HF_REVISION),--revision $(HF_REVISION)) --manifest $(CHECKPOINT)
+ifeq ($(gguf_file),)
+$(call stamped,$(CHECKPOINT),,$(BIN)/hfget,$(call HFGET_CMD),$(DOWNLOAD_LOG))
+DOWNLOAD_TARGETS += $(CHECKPOINT)
+else
+# A repo that ships the final GGUF (preset keys gguf_file, gguf_quant): download that one file and
+# make it $(GGUF_FINAL) directly; there is nothing to convert or quantize (convert and quantize
+# fragments skip their rules when gguf_file is set).
+GGUF_QUANT := $(or $(gguf_quant),i2_s)
+ifneq ($(QUANT),$(GGUF_QUANT))
+$(GGUF_FINAL):
+	@echo "$(MODEL): $(HF_REPO) ships only the $(GGUF_QUANT) GGUF ($(gguf_file)); use QUANT=$(GGUF_QUANT), or a checkpoint repo (e.g. HF_REPO=$(patsubst %-gguf,%,$(HF_REPO))) to convert to $(QUANT)" >&2; exit 1
+else ifeq ($(MODEL_DIR)/$(gguf_file),$(GGUF_FINAL))
+$(call stamped,$(GGUF_FINAL),,$(BIN)/hfget,$(call HFGET_CMD,$(gguf_file)),$(DOWNLOAD_LOG))
+else
+$(call stamped,$(GGUF_FINAL),,$(BIN)/hfget,$(call HFGET_CMD,$(gguf_file)) && ln -sfn $(gguf_file) $(GGUF_FINAL).tmp && mv -T $(GGUF_FINAL).tmp $(GGUF_FINAL),$(DOWNLOAD_LOG))
+endif
+DOWNLOAD_TARGETS += $(GGUF_FINAL)
+endif
 else
 $(CHECKPOINT):
 	$(error $(unknown-model-error))
 endif
+ifneq ($(MODEL_SOURCE),hub)
 DOWNLOAD_TARGETS += $(CHECKPOINT)
+endif

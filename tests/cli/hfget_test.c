@@ -1379,3 +1379,99 @@ Test(hfget, prints_help_and_rejects_bad_usage)
 	tu_run_free(&r);
 	free(bin);
 }
+
+/* ============================================================================================ */
+/* The download step through the Make frame                                                         */
+/* ============================================================================================ */
+
+/* make -s -C ROOT TARGET with the hub as endpoint, scratch MODEL_DIR/LOG_DIR and no token. */
+static struct tu_run make_download(struct hub *h, const char *args)
+{
+	char *root = tu_root(".");
+	char *cmd = pathf("env NO_PROXY=127.0.0.1 no_proxy=127.0.0.1 make -s -C '%s' download HF_ENDPOINT=%s "
+			  "HF_TOKEN= HF_HOME='%s/hfhome' HF_HUB_OFFLINE= LOG_DIR='%s/logs' %s",
+			  root, h->endpoint, h->dir, h->dir, args);
+	struct tu_run r = tu_sh(cmd);
+	free(cmd);
+	free(root);
+	return r;
+}
+
+Test(hfget, make_download_fetches_a_hub_checkpoint_and_writes_its_manifest)
+{
+	struct hub h;
+	hub_start(&h, "hfget-make",
+		  "repo acme/tiny-bitnet\ncommit acme/tiny-bitnet " SHA_A " $D/ckpt\nref acme/tiny-bitnet main " SHA_A "\n");
+	/* a realistic checkpoint: mkmodel's synthetic tiny BitNet */
+	char *mk = tu_bin("mkmodel"), *ckpt = pathf("%s/ckpt", h.dir);
+	const char *argv[] = { mk, "--preset", "tiny", "--outdir", ckpt, "-q", NULL };
+	struct tu_run g = tu_run(argv, NULL, NULL);
+	cr_assert(eq(int, g.status, 0), "mkmodel: %s", g.err);
+	tu_run_free(&g);
+	hub_config(&h, "repo acme/tiny-bitnet\ncommit acme/tiny-bitnet " SHA_A " $D/ckpt\nref acme/tiny-bitnet main " SHA_A "\n");
+	char *args = pathf("MODEL=hubtiny HF_REPO=acme/tiny-bitnet MODEL_DIR='%s/models/hubtiny'", h.dir);
+	struct tu_run r = make_download(&h, args);
+	cr_assert(eq(int, r.status, 0), "make download: %s%s", r.out, r.err);
+	cr_assert(truth(strstr(r.out, ">>> hubtiny download") != NULL), "%s", r.out);
+	char *man = pathf("%s/models/hubtiny/checkpoint.manifest", h.dir);
+	char *m = tu_read_file(man, NULL);
+	cr_assert(truth(m && strncmp(m, "# bitmake checkpoint manifest 1\nrepo acme/tiny-bitnet\nrevision main\ncommit " SHA_A "\n",
+				   strlen("# bitmake checkpoint manifest 1\nrepo acme/tiny-bitnet\nrevision main\ncommit " SHA_A "\n")) == 0),
+		  "%s", m);
+	char sha[65], *st = pathf("%s/model.safetensors", ckpt);
+	cr_assert(eq(int, bn_sha256_file(st, sha, NULL), 0));
+	char *line = pathf("file sha256:%s ", sha);
+	cr_assert(truth(strstr(m, line) != NULL && strstr(m, " model.safetensors\n") != NULL), "%s", m);
+	cr_assert(truth(strstr(m, " config.json\n") != NULL));
+	cr_assert(truth(exists("%s/%s", h.dir, "logs/download_model.log")));
+	cr_assert(ge(int, nlog(&h, "cdn GET"), 1), "the safetensors came through the CDN");
+	/* a second make does not even ask the Hub */
+	log_clear(&h);
+	tu_run_free(&r);
+	r = make_download(&h, args);
+	cr_assert(eq(int, r.status, 0), "%s%s", r.out, r.err);
+	cr_assert(eq(str, r.out, ""));
+	cr_assert(eq(int, nlog(&h, " "), 0));
+	free(line);
+	free(st);
+	free(m);
+	free(man);
+	free(args);
+	free(ckpt);
+	free(mk);
+	tu_run_free(&r);
+	hub_stop(&h);
+}
+
+Test(hfget, make_download_of_a_gguf_repo_goes_straight_to_the_final_model)
+{
+	struct hub h;
+	hub_start(&h, "hfget-make-gguf", "repo acme/bitnet-gguf\n");
+	char *g = pathf("%s/gg/ggml-model-i2_s.gguf", h.dir), *readme = pathf("%s/gg/README.md", h.dir);
+	mkfile(g, 200000, 5);
+	mktext(readme, "# gguf\n");
+	hub_config(&h, "repo acme/bitnet-gguf\ncommit acme/bitnet-gguf " SHA_A " $D/gg\nref acme/bitnet-gguf main " SHA_A "\n");
+	char *args = pathf("MODEL=BitNet-b1.58-2B-4T-gguf HF_REPO=acme/bitnet-gguf MODEL_DIR='%s/m'", h.dir);
+	struct tu_run r = make_download(&h, args);
+	cr_assert(eq(int, r.status, 0), "make download: %s%s", r.out, r.err);
+	char *final = pathf("%s/m/ggml-model-i2_s.gguf", h.dir);
+	cr_assert(truth(same_file(g, final)));
+	cr_assert(truth(!exists("%s/%s", h.dir, "m/README.md")), "only the GGUF is fetched");
+	char *m = tu_read_file(pathf("%s/m/checkpoint.manifest", h.dir), NULL);
+	cr_assert(truth(m && strstr(m, " 200000 ggml-model-i2_s.gguf\n") != NULL), "%s", m);
+	free(m);
+	tu_run_free(&r);
+	/* another quantization cannot come from this repo */
+	char *tq = pathf("%s QUANT=tq2_0", args);
+	r = make_download(&h, tq);
+	cr_assert(ne(int, r.status, 0));
+	cr_assert(truth(strstr(r.err, "acme/bitnet-gguf ships only the i2_s GGUF (ggml-model-i2_s.gguf); use QUANT=i2_s") != NULL),
+		  "%s", r.err);
+	free(tq);
+	free(final);
+	free(args);
+	free(readme);
+	free(g);
+	tu_run_free(&r);
+	hub_stop(&h);
+}

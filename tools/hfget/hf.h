@@ -1,5 +1,5 @@
 /* hfget: a Hugging Face Hub downloader (hf-hub-protocol.md).  Shared declarations of the modules:
- * configuration (hf_config.c), listings (hf_listing.c), patterns (hf_glob.c), the local directory
+ * configuration (hf_config.c), listings (tools/common/hf_listing.c), patterns (hf_glob.c), the local directory
  * layout (hf_local.c), HTTP (hf_http.c), the transfer engine (hf_fetch.c) and the snapshot driver
  * (hf_snapshot.c).  Invariant: nothing is ever written outside the local directory, and the token
  * only travels to the endpoint's own scheme://host:port. */
@@ -11,16 +11,10 @@
 #include <stdint.h>
 
 #include "bn_err.h"
+#include "hf_listing.h"
 
 #define HF_VERSION "0.1"
-#define HF_SHA1_HEX 41   /* 40 hex digits + NUL */
-#define HF_SHA256_HEX 65 /* 64 hex digits + NUL */
 #define HF_ETAG_MAX 72   /* a normalised etag is a sha1 or a sha256 */
-#define HF_MAX_FILES 1000000u
-#define HF_MAX_PATH 4096u
-#define HF_MAX_FILE_SIZE (UINT64_C(1) << 50) /* 1 PiB: anything larger is a broken listing */
-#define HF_MAX_JSON (256u << 20)             /* cap on one API answer */
-#define HF_SIBLINGS_MAX 1000u                /* beyond this the client uses the tree listing (§4.1) */
 #define HF_MAX_RETRIES 5
 
 /* ---- configuration (hf_config.c) ------------------------------------------------------------ */
@@ -54,48 +48,6 @@ bool hf_env_true(const char *name);
 int hf_config_from_env(struct hf_config *c, const char *cli_token, struct bn_err *err);
 void hf_config_free(struct hf_config *c);
 
-/* ---- listings (hf_listing.c) ------------------------------------------------------------------ */
-
-struct hf_file {
-	char *path;                /* repo-relative, '/'-separated, validated by hf_path_check */
-	uint64_t size;
-	char blob_id[HF_SHA1_HEX]; /* git blob sha1 (for LFS files: of the pointer) */
-	char sha256[HF_SHA256_HEX]; /* LFS content sha256, "" for regular (git-stored) files */
-};
-
-/* The etag the Hub reports for a file: the sha256 for LFS files, else the git blob id. */
-static inline const char *hf_file_etag(const struct hf_file *f)
-{
-	return f->sha256[0] ? f->sha256 : f->blob_id;
-}
-
-struct hf_listing {
-	char commit[HF_SHA1_HEX];
-	char gated[16];   /* "" (not gated), "auto" or "manual" */
-	bool private_repo;
-	struct hf_file *files;
-	size_t n, cap;
-};
-
-/* Parses a repo info answer (§4.1): sha, gated, private and, with blobs=true, the siblings.
- * *siblings_usable says whether the siblings alone describe the repo (non-empty, at most
- * HF_SIBLINGS_MAX, every entry with size and blob id, LFS entries with their sha256). */
-int hf_listing_parse_info(struct hf_listing *l, const char *buf, size_t len, bool *siblings_usable,
-			  struct bn_err *err);
-/* Appends the files of one tree listing page (§4.2, a JSON array); directories are skipped. */
-int hf_listing_parse_tree(struct hf_listing *l, const char *buf, size_t len, struct bn_err *err);
-/* The URL of rel="next" in a Link header (malloc'd), or NULL. */
-char *hf_link_next(const char *link);
-/* Sorts by path and rejects duplicates and unsafe names (hf_path_check). */
-int hf_listing_finish(struct hf_listing *l, struct bn_err *err);
-/* The official tree cache, DIR/.cache/huggingface/trees/<commit>.json (_tree_cache.py). */
-int hf_tree_cache_write(const char *path, const struct hf_listing *l, struct bn_err *err);
-int hf_tree_cache_read(const char *path, struct hf_listing *l, struct bn_err *err);
-const struct hf_file *hf_listing_find(const struct hf_listing *l, const char *path);
-void hf_listing_free(struct hf_listing *l);
-
-bool hf_is_hex(const char *s, size_t n);
-
 /* ---- patterns (hf_glob.c) ---------------------------------------------------------------------- */
 
 /* Python's fnmatch.fnmatchcase: '*' also matches '/', '?' one character, [...] / [!...] classes,
@@ -106,11 +58,6 @@ bool hf_fnmatch(const char *pattern, const char *name);
 bool hf_filter_keep(const struct hf_config *c, const char *path);
 
 /* ---- the local directory (hf_local.c) ------------------------------------------------------------ */
-
-/* Rejects names that could escape the directory: empty, absolute, '..' segments, Windows drive or
- * UNC prefixes (backslashes count as separators), control characters, and the client's own
- * .cache/huggingface/ area.  The message names the file and says why. */
-int hf_path_check(const char *path, struct bn_err *err);
 
 /* Paths of one file's download in DIR (§5). */
 struct hf_paths {

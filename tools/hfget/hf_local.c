@@ -16,64 +16,6 @@
 #include "bn_file.h"
 #include "hf.h"
 
-int hf_path_check(const char *path, struct bn_err *err)
-{
-	const char *why = NULL;
-	size_t n = strlen(path);
-	if (n == 0)
-		why = "it is empty";
-	else if (n > HF_MAX_PATH)
-		why = "it is too long";
-	for (size_t i = 0; !why && i < n; i++)
-		if ((unsigned char)path[i] < 0x20 || path[i] == 0x7f)
-			why = "it contains a control character";
-	if (!why && (path[0] == '/' || path[0] == '\\'))
-		why = "it is an absolute path";
-	/* Segments split on '/' and '\\' (Windows rules too, as the official client checks). */
-	const char *seg = path;
-	int index = 0;
-	const char *first = NULL;
-	size_t first_len = 0;
-	while (!why) {
-		size_t len = strcspn(seg, "/\\");
-		if (len == 0)
-			why = seg[0] ? "it has an empty path segment" : "it ends with a separator";
-		else if (len == 2 && seg[0] == '.' && seg[1] == '.')
-			why = "it has a '..' segment";
-		else if (len == 1 && seg[0] == '.')
-			why = "it has a '.' segment";
-		else if (len >= 2 && seg[1] == ':' &&
-			 ((seg[0] >= 'a' && seg[0] <= 'z') || (seg[0] >= 'A' && seg[0] <= 'Z')))
-			why = "it starts with a Windows drive";
-		else if (len > 255)
-			why = "a path segment is longer than 255 bytes";
-		if (why)
-			break;
-		if (index == 0) {
-			first = seg;
-			first_len = len;
-		} else if (index == 1 && first_len == 6 && memcmp(first, ".cache", 6) == 0 && len == 11 &&
-			   memcmp(seg, "huggingface", 11) == 0) {
-			why = "it is inside .cache/huggingface/, where the download metadata lives";
-			break;
-		}
-		index++;
-		if (!seg[len])
-			break;
-		seg += len + 1;
-	}
-	if (!why)
-		return 0;
-	char shown[204]; /* the name as printed: one line, control characters as '?' */
-	size_t k = 0;
-	for (; k < sizeof shown - 4 && path[k]; k++)
-		shown[k] = (unsigned char)path[k] < 0x20 || path[k] == 0x7f ? '?' : path[k];
-	strcpy(shown + k, path[k] ? "..." : "");
-	return bn_seterr(err, BN_EFORMAT,
-			 "repo file name '%s' is unsafe: %s; refusing to download this repo (ask its owner to "
-			 "rename the file)", shown, why);
-}
-
 void hf_short_hash(const char *name, char out[32])
 {
 	unsigned char md[20];
