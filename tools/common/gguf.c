@@ -1235,6 +1235,16 @@ int gguf_writer_add_tensor(struct gguf_writer *w, const char *name, uint32_t typ
 	return gguf_writer_add_tensor_sized(w, name, type, n_dims, ne, nbytes, err);
 }
 
+uint64_t gguf_writer_file_size(const struct gguf_writer *w)
+{
+	uint64_t meta = 24 + (uint64_t)w->kv_len, aligned;
+	for (size_t i = 0; i < w->n_t; i++)
+		meta += 8 + strlen(w->t[i].name) + 4 + 8 * (uint64_t)w->t[i].n_dims + 4 + 8;
+	if (!bn_align_u64(meta, WRITER_ALIGN, &aligned))
+		return UINT64_MAX;
+	return aligned + w->data_size;
+}
+
 /* Moves past completed (and empty) tensors, writing each one's padding. */
 static int advance(struct gguf_writer *w, struct bn_err *err)
 {

@@ -331,6 +331,10 @@ int gguf_writer_add_tensor_sized(struct gguf_writer *w, const char *name, uint32
 				 uint32_t n_dims, const uint64_t *ne, uint64_t nbytes,
 				 struct bn_err *err);
 
+/* The size the whole file will have, from the KVs and tensors declared so far (header, KVs,
+ * tensor infos, padding and every tensor's padded data): known before anything is written. */
+uint64_t gguf_writer_file_size(const struct gguf_writer *w);
+
 /* Phase 2.  After it no KV or tensor can be added. */
 int gguf_writer_write_header(struct gguf_writer *w, struct bn_err *err);
 /* Phase 3: the next n bytes of the current tensor. */

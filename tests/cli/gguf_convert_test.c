@@ -1,0 +1,902 @@
+/* gguf-convert end to end: the §13.2 reference hashes and intermediate values, every tensor of
+ * checkpoints the reference never saw recomputed here from the safetensors (name map, order,
+ * weight_quant, unpacking, q/k permutation written independently of the converter), f16 output,
+ * a BPE tokenizer, malformed inputs (one error line, no output file) and the command line. */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bn_file.h"
+#include "bn_fp16.h"
+#include "gguf.h"
+#include "safetensors.h"
+#include "test_util.h"
+
+/* ---- helpers ---------------------------------------------------------------------------------- */
+
+/* mkmodel --preset P --outdir <tmp>/<name> [args]; returns the model directory. */
+static char *gen(const char *test, const char *name, const char *preset, const char *const *args)
+{
+	char *dir = tu_mkdtemp(test);
+	char *out = bn_path_join(dir, name);
+	char *bin = tu_bin("mkmodel");
+	const char *argv[16] = { bin, "-q", "--preset", preset, "--outdir", out };
+	size_t n = 6;
+	for (; args && *args; args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+	struct tu_run r = tu_run(argv, NULL, NULL);
+	cr_assert(eq(int, r.status, 0), "mkmodel %s: %s", preset, r.err);
+	tu_run_free(&r);
+	free(bin);
+	free(dir);
+	return out;
+}
+
+static struct tu_run convert(const char *const *args)
+{
+	char *bin = tu_bin("gguf-convert");
+	const char *argv[24] = { bin, "-q" };
+	size_t n = 2;
+	for (; *args; args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+	struct tu_run r = tu_run(argv, NULL, NULL);
+	free(bin);
+	return r;
+}
+
+/* Converts dir to dir/<file> with extra args; asserts success; returns the output path. */
+static char *convert_ok(const char *dir, const char *file, const char *const *extra)
+{
+	char *out = bn_path_join(dir, file);
+	const char *args[20] = { dir, "--outfile", out };
+	size_t n = 3;
+	for (; extra && *extra; extra++)
+		args[n++] = *extra;
+	args[n] = NULL;
+	struct tu_run r = convert(args);
+	cr_assert(eq(int, r.status, 0), "gguf-convert %s: %s", dir, r.err);
+	tu_run_free(&r);
+	return out;
+}
+
+static void expect_sha(const char *path, uint64_t size, const char *sha)
+{
+	char hex[65];
+	struct stat st;
+	cr_assert(eq(int, stat(path, &st), 0));
+	cr_expect(eq(u64, (uint64_t)st.st_size, size), "%s", path);
+	cr_assert(eq(int, tu_sha256_file(path, hex), 0));
+	cr_expect(eq(str, hex, (char *)sha), "%s", path);
+}
+
+/* ---- §13.2: reference bytes ----------------------------------------------------------------- */
+
+Test(gguf_convert, tv_f32_is_byte_identical_to_the_reference)
+{
+	char *d = gen("tv_f32_ref", "tv-f32", "tv-f32", NULL);
+	char *o = convert_ok(d, "out.gguf", NULL);
+	expect_sha(o, 5045984, "2f3ba4db8af90883d6611c73a577eb0cf78c09f0898dc6beec31e94ab407579b");
+	free(o);
+	free(d);
+}
+
+Test(gguf_convert, tv_bf16_is_byte_identical_to_the_reference)
+{
+	char *d = gen("tv_bf16_ref", "tv-bf16", "tv-bf16", NULL);
+	char *o = convert_ok(d, "out.gguf", NULL);
+	expect_sha(o, 5045984, "49f66aa5278f8f674191111959534c8d7a54735d26bf6fdbe2efaa5c8f90bbc4");
+	free(o);
+	free(d);
+}
+
+Test(gguf_convert, tv_llama_is_byte_identical_to_the_reference_in_both_tensor_orders)
+{
+	char *d = gen("tv_llama_ref", "tv-llama", "tv-llama", NULL);
+	const char *off[] = { "--tensor-order", "offset", NULL };
+	const char *lex[] = { "--tensor-order", "lexicographic", NULL };
+	char *o1 = convert_ok(d, "offset.gguf", off);
+	char *o2 = convert_ok(d, "lex.gguf", lex);
+	char *o3 = convert_ok(d, "default.gguf", NULL);
+	expect_sha(o1, 5346688, "1643a84bcda61e6a5144af96782a506efa9f0d1fa638357e0be254f0fc4a8e4c");
+	expect_sha(o2, 5346688, "c0828cf25db5787a3f0fec12ac080a13f81e14be3319f98223203be6eefc1b4e");
+	expect_sha(o3, 5346688, "c0828cf25db5787a3f0fec12ac080a13f81e14be3319f98223203be6eefc1b4e");
+	free(o1);
+	free(o2);
+	free(o3);
+	free(d);
+}
+
+Test(gguf_convert, output_does_not_depend_on_the_thread_count)
+{
+	char *d = gen("threads", "tv-bf16", "tv-bf16", NULL);
+	const char *t1[] = { "--threads", "1", NULL }, *t5[] = { "--threads", "5", NULL };
+	char *a = convert_ok(d, "t1.gguf", t1), *b = convert_ok(d, "t5.gguf", t5);
+	char ha[65], hb[65];
+	cr_assert(eq(int, tu_sha256_file(a, ha), 0));
+	cr_assert(eq(int, tu_sha256_file(b, hb), 0));
+	cr_expect(eq(str, ha, hb));
+	free(a);
+	free(b);
+	free(d);
+}
+
+/* Reads the f32 data of a tensor of an open GGUF. */
+static const float *tensor_f32(struct gguf_reader *r, const char *name, uint64_t *n)
+{
+	int64_t i = gguf_find_tensor(r, name);
+	cr_assert(ge(i64, i, 0), "no tensor %s", name);
+	const struct gguf_tensor *t = gguf_tensor(r, (size_t)i);
+	cr_assert(eq(u32, t->type, GGUF_TYPE_F32));
+	*n = t->nbytes / 4;
+	return (const float *)t->data;
+}
+
+struct stats {
+	uint32_t v;
+	uint64_t pos, neg, zero, negzero, other;
+};
+
+static struct stats stats_of(const float *x, uint64_t n)
+{
+	struct stats s = { 0 };
+	for (uint64_t i = 0; i < n; i++) {
+		uint32_t u = bn_f32_bits(x[i]);
+		if ((u & 0x7fffffff) == 0) {
+			s.zero++;
+			s.negzero += u >> 31;
+		} else if (!s.v || (u & 0x7fffffff) == s.v) {
+			s.v = u & 0x7fffffff;
+			if (u >> 31)
+				s.neg++;
+			else
+				s.pos++;
+		} else {
+			s.other++;
+		}
+	}
+	return s;
+}
+
+Test(gguf_convert, tv_f32_intermediate_values_are_those_of_section_13_2)
+{
+	char *d = gen("tv_f32_values", "tv-f32", "tv-f32", NULL);
+	char *o = convert_ok(d, "out.gguf", NULL);
+	struct bn_err e = { 0 };
+	struct gguf_reader *r = gguf_open(o, &e);
+	cr_assert_not_null(r, "%s", e.msg);
+	uint64_t n;
+	const float *qx = tensor_f32(r, "blk.0.attn_q.weight", &n);
+	struct stats q = stats_of(qx, n);
+	cr_expect(eq(u32, q.v, 0x3BFE2277));
+	cr_expect(eq(u64, q.pos, 24731));
+	cr_expect(eq(u64, q.neg, 24786));
+	cr_expect(eq(u64, q.zero, 16019));
+	cr_expect(eq(u64, q.negzero, 7743));
+	cr_expect(eq(u64, q.other, 0));
+	struct stats k = stats_of(tensor_f32(r, "blk.0.attn_k.weight", &n), n);
+	cr_expect(eq(u32, k.v, 0x3BFF9D30));
+	struct stats dn = stats_of(tensor_f32(r, "blk.0.ffn_down.weight", &n), n);
+	cr_expect(eq(u32, dn.v, 0x3BFE2F95));
+	cr_expect(eq(u64, dn.zero, 32053));
+	cr_expect(eq(u64, dn.negzero, 15450));
+	/* 24 KVs, metadata ends at 8916 and data starts at 8928 */
+	cr_expect(eq(sz, gguf_n_kv(r), 24));
+	cr_expect(eq(u64, gguf_data_offset(r), 8928));
+	gguf_close(r);
+	free(o);
+	free(d);
+}
+
+/* ---- independent recomputation on unseen checkpoints ------------------------------------------ */
+
+static const struct {
+	const char *hf, *gguf;
+	int proj;      /* 1: ternary projection */
+	int perm;      /* 1: q (n_head), 2: k (n_head_kv) */
+} names[] = {
+	{ "input_layernorm", "attn_norm", 0, 0 },
+	{ "post_attention_layernorm", "ffn_norm", 0, 0 },
+	{ "self_attn.inner_attn_ln", "attn_sub_norm", 0, 0 },
+	{ "self_attn.attn_sub_norm", "attn_sub_norm", 0, 0 },
+	{ "mlp.ffn_layernorm", "ffn_sub_norm", 0, 0 },
+	{ "mlp.ffn_sub_norm", "ffn_sub_norm", 0, 0 },
+	{ "self_attn.q_proj", "attn_q", 1, 1 },
+	{ "self_attn.k_proj", "attn_k", 1, 2 },
+	{ "self_attn.v_proj", "attn_v", 1, 0 },
+	{ "self_attn.o_proj", "attn_output", 1, 0 },
+	{ "mlp.gate_proj", "ffn_gate", 1, 0 },
+	{ "mlp.up_proj", "ffn_up", 1, 0 },
+	{ "mlp.down_proj", "ffn_down", 1, 0 },
+};
+
+struct expect {
+	const struct st_tensor *t, *scale;
+	char gguf[96];
+	int proj, perm;
+};
+
+/* HF name -> GGUF name, the test's own table. */
+static bool map_name(const char *hf, struct expect *x)
+{
+	x->proj = x->perm = 0;
+	if (strcmp(hf, "model.embed_tokens.weight") == 0) {
+		strcpy(x->gguf, "token_embd.weight");
+		return true;
+	}
+	if (strcmp(hf, "model.norm.weight") == 0) {
+		strcpy(x->gguf, "output_norm.weight");
+		return true;
+	}
+	if (strcmp(hf, "lm_head.weight") == 0) {
+		strcpy(x->gguf, "output.weight");
+		return true;
+	}
+	unsigned L;
+	char rest[80];
+	if (sscanf(hf, "model.layers.%u.%79s", &L, rest) != 2)
+		return false;
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+		char full[96];
+		snprintf(full, sizeof full, "%s.weight", names[i].hf);
+		if (strcmp(rest, full) == 0) {
+			snprintf(x->gguf, sizeof x->gguf, "blk.%u.%s.weight", L, names[i].gguf);
+			x->proj = names[i].proj;
+			x->perm = names[i].perm;
+			return true;
+		}
+	}
+	return false;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp((*(const struct st_tensor *const *)a)->name,
+		      (*(const struct st_tensor *const *)b)->name);
+}
+
+static float widen(const struct st_tensor *t, uint64_t i)
+{
+	const uint8_t *p = t->data;
+	uint16_t h;
+	switch (t->dtype) {
+	case ST_F32: {
+		float f;
+		memcpy(&f, p + 4 * i, 4);
+		return f;
+	}
+	case ST_BF16:
+		memcpy(&h, p + 2 * i, 2);
+		return bn_bits_f32((uint32_t)h << 16);
+	case ST_F16:
+		memcpy(&h, p + 2 * i, 2);
+		return bn_f16_to_f32(h);
+	default:
+		cr_assert(false, "unexpected dtype");
+		return 0;
+	}
+}
+
+/* The expected f32 values of a tensor, from §4.4, §5.1, §5.3 as the spec states them. */
+static float *expected_values(const struct expect *x, bool bitnet, unsigned n_head,
+			      unsigned n_kv, uint64_t *rows_out, uint64_t *cols_out)
+{
+	const struct st_tensor *t = x->t;
+	uint64_t rows = t->n_dims > 1 ? t->shape[0] : 1, cols = t->n_dims > 1 ? t->shape[1] : t->shape[0];
+	float *v;
+	if (x->scale) {
+		/* packed [M/4, K]: unpacked row i·M/4 + r has code (byte[r][c] >> 2i) & 3 */
+		uint64_t mq = rows;
+		rows *= 4;
+		v = malloc(rows * cols * sizeof *v);
+		float sc = widen(x->scale, 0);
+		for (uint64_t i = 0; i < 4; i++)
+			for (uint64_t r = 0; r < mq; r++)
+				for (uint64_t c = 0; c < cols; c++) {
+					int code = (t->data[r * cols + c] >> (2 * i)) & 3;
+					v[((i * mq) + r) * cols + c] = (float)(code - 1) / sc;
+				}
+	} else {
+		v = malloc(rows * cols * sizeof *v);
+		for (uint64_t i = 0; i < rows * cols; i++)
+			v[i] = widen(t, i);
+	}
+	uint64_t n = rows * cols;
+	if (bitnet && x->proj && !x->scale) {
+		double sum = 0;
+		for (uint64_t i = 0; i < n; i++)
+			sum += fabs((double)v[i]);
+		float m = (float)(sum / (double)n);
+		if (m < 1e-5f)
+			m = 1e-5f;
+		float s = 1.0f / m;
+		for (uint64_t i = 0; i < n; i++) {
+			float q = rintf(v[i] * s);
+			q = fminf(1.0f, fmaxf(-1.0f, q));
+			v[i] = q / s;
+			if (t->dtype == ST_F16)
+				v[i] = bn_f16_to_f32(bn_f32_to_f16(v[i]));
+		}
+	}
+	if (!bitnet && x->perm) {
+		/* W viewed as [heads, 2, R/(2·heads), C], axes 1 and 2 swapped */
+		unsigned heads = x->perm == 1 ? n_head : n_kv;
+		float *p = malloc(n * sizeof *p);
+		uint64_t hs = rows / heads;
+		for (uint64_t h = 0; h < heads; h++)
+			for (uint64_t a = 0; a < hs / 2; a++)
+				for (uint64_t b = 0; b < 2; b++)
+					memcpy(p + (h * hs + a * 2 + b) * cols,
+					       v + (h * hs + b * (hs / 2) + a) * cols, cols * 4);
+		free(v);
+		v = p;
+	}
+	*rows_out = rows;
+	*cols_out = cols;
+	return v;
+}
+
+/* Checks every tensor of out against the checkpoint in dir. */
+static void check_model(const char *dir, const char *out, bool lexicographic)
+{
+	struct bn_err e = { 0 };
+	struct st_model *m;
+	cr_assert(eq(int, st_open(&m, dir, ST_ORDER_OFFSET, &e), 0), "%s", e.msg);
+	char *cfgp = bn_path_join(dir, "config.json");
+	json_error_t je;
+	json_t *cfg = json_load_file(cfgp, 0, &je);
+	cr_assert_not_null(cfg);
+	const char *arch = json_string_value(json_array_get(json_object_get(cfg, "architectures"), 0));
+	bool bitnet = strcmp(arch, "LlamaForCausalLM") != 0;
+	unsigned n_head = (unsigned)json_integer_value(json_object_get(cfg, "num_attention_heads"));
+	unsigned n_kv = (unsigned)json_integer_value(json_object_get(cfg, "num_key_value_heads"));
+	unsigned layers = (unsigned)json_integer_value(json_object_get(cfg, "num_hidden_layers"));
+	struct gguf_reader *r = gguf_open(out, &e);
+	cr_assert_not_null(r, "%s", e.msg);
+
+	/* the expected order: shard by shard, inside a shard by name or by offset */
+	const struct st_tensor **ord = malloc(m->n_tensors * sizeof *ord);
+	size_t n = 0;
+	for (size_t s = 0; s < m->n_shards; s++) {
+		size_t first = n;
+		for (size_t i = 0; i < m->n_tensors; i++)
+			if (m->tensors[i].shard == s)
+				ord[n++] = &m->tensors[i];
+		if (lexicographic)
+			qsort(ord + first, n - first, sizeof *ord, by_name);
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct st_tensor *t = ord[i];
+		size_t l = strlen(t->name);
+		if (l > 13 && strcmp(t->name + l - 13, ".weight_scale") == 0)
+			continue;
+		struct expect x = { .t = t };
+		cr_assert(map_name(t->name, &x), "unexpected tensor %s", t->name);
+		char sn[256];
+		snprintf(sn, sizeof sn, "%s_scale", t->name);
+		x.scale = st_find(m, sn);
+		const struct gguf_tensor *g = gguf_tensor(r, k++);
+		cr_assert_not_null(g, "output has too few tensors");
+		cr_assert(eq(str, (char *)g->name, x.gguf), "tensor %zu", k - 1);
+		cr_assert(eq(u32, g->type, GGUF_TYPE_F32), "%s", x.gguf);
+		uint64_t rows, cols;
+		float *v = expected_values(&x, bitnet, n_head, n_kv, &rows, &cols);
+		cr_assert(eq(u64, g->ne[0], cols), "%s", x.gguf);
+		cr_assert(eq(u64, g->n_dims == 2 ? g->ne[1] : 1, rows), "%s", x.gguf);
+		cr_assert(eq(int, memcmp(g->data, v, rows * cols * 4), 0), "%s: values differ",
+			  x.gguf);
+		free(v);
+	}
+	cr_expect(eq(sz, gguf_n_tensors(r), k));
+	/* a few KVs */
+	uint32_t bc;
+	char key[64];
+	snprintf(key, sizeof key, "%s.block_count", bitnet ? "bitnet" : "llama");
+	cr_assert(eq(int, gguf_get_u32(r, gguf_find_key(r, key), &bc, &e), 0), "%s", e.msg);
+	cr_expect(eq(u32, bc, layers));
+	struct gguf_str nm;
+	cr_assert(eq(int, gguf_get_str(r, gguf_find_key(r, "general.name"), &nm, &e), 0));
+	const char *base = strrchr(dir, '/') + 1;
+	cr_expect(eq(int, (int)nm.len, (int)strlen(base)));
+	cr_expect(eq(int, memcmp(nm.data, base, nm.len), 0));
+	gguf_close(r);
+	json_decref(cfg);
+	free(cfgp);
+	free(ord);
+	st_close(m);
+}
+
+Test(gguf_convert, sharded_bf16_bitnet_matches_an_independent_recomputation)
+{
+	const char *args[] = { "--seed", "7", "--shards", "3", NULL };
+	char *d = gen("unseen_tiny", "tiny-s7", "tiny", args);
+	char *o = convert_ok(d, "out.gguf", NULL);
+	check_model(d, o, true);
+	free(o);
+	free(d);
+}
+
+Test(gguf_convert, f16_and_f32_bitnet_checkpoints_match_an_independent_recomputation)
+{
+	const char *a16[] = { "--seed", "11", "--layers", "2", "--dtype", "f16", NULL };
+	const char *a32[] = { "--seed", "3", "--layers", "3", "--dtype", "f32", "--tensor-order",
+			      "name", NULL };
+	char *d16 = gen("unseen_f16", "tiny-f16", "tiny", a16);
+	char *d32 = gen("unseen_f32", "tiny-f32", "tiny", a32);
+	const char *off[] = { "--tensor-order", "offset", NULL };
+	char *o16 = convert_ok(d16, "out.gguf", NULL);
+	char *o32 = convert_ok(d32, "out.gguf", off);
+	check_model(d16, o16, true);
+	check_model(d32, o32, false);
+	free(o16);
+	free(o32);
+	free(d16);
+	free(d32);
+}
+
+Test(gguf_convert, packed_gqa_llama_matches_an_independent_recomputation_in_both_orders)
+{
+	const char *args[] = { "--seed", "5", "--shards", "2", NULL };
+	char *d = gen("unseen_llama", "tiny-llama-s5", "tiny-llama", args);
+	const char *off[] = { "--tensor-order", "offset", NULL };
+	char *lex = convert_ok(d, "lex.gguf", NULL), *o = convert_ok(d, "off.gguf", off);
+	check_model(d, lex, true);
+	check_model(d, o, false);
+	free(lex);
+	free(o);
+	free(d);
+}
+
+/* ---- f16 ------------------------------------------------------------------------------------ */
+
+Test(gguf_convert, f16_output_rounds_2d_weights_and_keeps_norms_and_embeddings_f32)
+{
+	char *d = gen("f16_out", "tiny-llama", "tiny-llama", NULL);
+	const char *f16[] = { "--outtype", "f16", NULL };
+	const char *f16e[] = { "--outtype", "f16", "--quant-embd", NULL };
+	char *of = convert_ok(d, "f32.gguf", NULL), *oh = convert_ok(d, "f16.gguf", f16);
+	char *oe = convert_ok(d, "f16e.gguf", f16e);
+	struct bn_err e = { 0 };
+	struct gguf_reader *rf = gguf_open(of, &e), *rh = gguf_open(oh, &e), *re = gguf_open(oe, &e);
+	cr_assert(rf && rh && re, "%s", e.msg);
+	uint32_t ft;
+	cr_assert(eq(int, gguf_get_u32(rh, gguf_find_key(rh, "general.file_type"), &ft, &e), 0));
+	cr_expect(eq(u32, ft, 1));
+	cr_assert(eq(sz, gguf_n_tensors(rh), gguf_n_tensors(rf)));
+	for (size_t i = 0; i < gguf_n_tensors(rf); i++) {
+		const struct gguf_tensor *a = gguf_tensor(rf, i), *b = gguf_tensor(rh, i);
+		const struct gguf_tensor *c = gguf_tensor(re, i);
+		bool norm = strstr(a->name, "_norm.weight") != NULL;
+		bool embd = strcmp(a->name, "token_embd.weight") == 0;
+		uint32_t want = (a->n_dims == 1 || norm || embd) ? GGUF_TYPE_F32 : GGUF_TYPE_F16;
+		cr_expect(eq(u32, b->type, want), "%s", a->name);
+		cr_expect(eq(u32, c->type, embd ? GGUF_TYPE_F16 : want), "%s", a->name);
+		uint64_t n = a->nbytes / 4;
+		const float *x = (const float *)a->data;
+		for (uint64_t j = 0; j < n; j++) {
+			if (b->type == GGUF_TYPE_F32) {
+				cr_assert(eq(u32, bn_f32_bits(((const float *)b->data)[j]), bn_f32_bits(x[j])));
+			} else {
+				uint16_t h;
+				memcpy(&h, b->data + 2 * j, 2);
+				cr_assert(eq(u16, h, bn_f32_to_f16(x[j])), "%s[%llu]", a->name,
+					  (unsigned long long)j);
+			}
+		}
+	}
+	gguf_close(rf);
+	gguf_close(rh);
+	gguf_close(re);
+	free(of);
+	free(oh);
+	free(oe);
+	free(d);
+}
+
+/* ---- a byte-level BPE tokenizer ------------------------------------------------------------- */
+
+static const char llama3_regex[] =
+	"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
+	"?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+/* Replaces tiny-llama's tokenizer.model by a 510-token BPE vocabulary with two special added
+ * tokens (ids 510, 511) and merges as pairs. */
+static void write_bpe(const char *dir, bool regex)
+{
+	json_t *vocab = json_object(), *merges = json_array(), *added = json_array();
+	for (int i = 0; i < 510; i++) {
+		char s[16];
+		snprintf(s, sizeof s, "t%d", i);
+		json_object_set_new(vocab, s, json_integer(i));
+	}
+	json_array_append_new(merges, json_pack("[s,s]", "t", "1"));
+	json_array_append_new(merges, json_pack("[s,s]", "t 1", "0"));
+	json_array_append_new(added, json_pack("{s:i,s:s,s:b}", "id", 510, "content", "<|begin|>",
+					       "special", 1));
+	json_array_append_new(added, json_pack("{s:i,s:s,s:b}", "id", 511, "content", "<|end|>",
+					       "special", 1));
+	json_t *pre = json_pack("{s:s,s:[{s:s,s:{s:s}}]}", "type", "Sequence", "pretokenizers",
+				"type", "Split", "pattern", "Regex", regex ? llama3_regex : "\\s+");
+	json_t *tj = json_pack("{s:o,s:o,s:{s:s,s:o,s:o}}", "added_tokens", added, "pre_tokenizer",
+			       pre, "model", "type", "BPE", "vocab", vocab, "merges", merges);
+	char *p = bn_path_join(dir, "tokenizer.json");
+	cr_assert(eq(int, json_dump_file(tj, p, 0), 0));
+	free(p);
+	json_decref(tj);
+	p = bn_path_join(dir, "tokenizer.model");
+	unlink(p);
+	free(p);
+	p = bn_path_join(dir, "tokenizer_config.json");
+	json_t *tc = json_pack("{s:s,s:s,s:b}", "bos_token", "<|begin|>", "eos_token", "<|end|>",
+			       "add_bos_token", 1);
+	cr_assert(eq(int, json_dump_file(tc, p, 0), 0));
+	json_decref(tc);
+	free(p);
+}
+
+static char *str_kv(struct gguf_reader *r, const char *key)
+{
+	struct gguf_str s;
+	struct bn_err e = { 0 };
+	int64_t k = gguf_find_key(r, key);
+	cr_assert(ge(i64, k, 0), "no %s", key);
+	cr_assert(eq(int, gguf_get_str(r, k, &s, &e), 0), "%s", e.msg);
+	return strndup(s.data, s.len);
+}
+
+Test(gguf_convert, bpe_tokenizer_json_gives_gpt2_tokens_merges_and_special_ids)
+{
+	char *d = gen("bpe", "tiny-llama", "tiny-llama", NULL);
+	write_bpe(d, true);
+	char *o = convert_ok(d, "out.gguf", NULL);
+	struct bn_err e = { 0 };
+	struct gguf_reader *r = gguf_open(o, &e);
+	cr_assert_not_null(r, "%s", e.msg);
+	char *model = str_kv(r, "tokenizer.ggml.model"), *pre = str_kv(r, "tokenizer.ggml.pre");
+	cr_expect(eq(str, model, "gpt2"));
+	cr_expect(eq(str, pre, "llama-bpe"));
+	free(model);
+	free(pre);
+	uint64_t n;
+	int64_t k = gguf_find_key(r, "tokenizer.ggml.tokens");
+	cr_assert(eq(int, gguf_get_arr(r, k, GGUF_VTYPE_STRING, &n, &e), 0));
+	cr_expect(eq(u64, n, 512));
+	cr_expect(lt(i64, gguf_find_key(r, "tokenizer.ggml.scores"), 0));
+	k = gguf_find_key(r, "tokenizer.ggml.merges");
+	struct gguf_str m;
+	cr_assert(eq(int, gguf_get_arr_str(r, k, 1, &m, &e), 0), "%s", e.msg);
+	cr_expect(eq(int, (int)m.len, 6));
+	cr_expect(eq(int, memcmp(m.data, "t\xc4\xa0" "1 0", 6), 0)); /* the space became U+0120 */
+	uint32_t bos, eos;
+	cr_assert(eq(int, gguf_get_u32(r, gguf_find_key(r, "tokenizer.ggml.bos_token_id"), &bos, &e), 0));
+	cr_assert(eq(int, gguf_get_u32(r, gguf_find_key(r, "tokenizer.ggml.eos_token_id"), &eos, &e), 0));
+	cr_expect(eq(u32, bos, 510));
+	cr_expect(eq(u32, eos, 511));
+	/* tokenizer_config's tokens first (bos, eos), then config.json's ids for the others */
+	cr_expect(eq(str, (char *)gguf_kv_key(r, gguf_find_key(r, "tokenizer.ggml.bos_token_id") + 1),
+		     "tokenizer.ggml.eos_token_id"));
+	gguf_close(r);
+	free(o);
+	free(d);
+}
+
+Test(gguf_convert, bpe_pre_tokenizer_comes_from_the_family_or_from_pre)
+{
+	char *dir = tu_mkdtemp("bpe_pre");
+	char *d = bn_path_join(dir, "Falcon3-1B-Instruct-1.58bit");
+	char *bin = tu_bin("mkmodel");
+	const char *mk[] = { bin, "-q", "--preset", "tiny-llama", "--outdir", d, NULL };
+	struct tu_run r = tu_run(mk, NULL, NULL);
+	cr_assert(eq(int, r.status, 0), "%s", r.err);
+	tu_run_free(&r);
+	write_bpe(d, false);
+	char *o = convert_ok(d, "a.gguf", NULL);
+	struct bn_err e = { 0 };
+	struct gguf_reader *g = gguf_open(o, &e);
+	char *pre = str_kv(g, "tokenizer.ggml.pre");
+	cr_expect(eq(str, pre, "falcon3"));
+	free(pre);
+	gguf_close(g);
+	const char *ov[] = { "--pre", "llama-bpe", NULL };
+	char *o2 = convert_ok(d, "b.gguf", ov);
+	g = gguf_open(o2, &e);
+	pre = str_kv(g, "tokenizer.ggml.pre");
+	cr_expect(eq(str, pre, "llama-bpe"));
+	free(pre);
+	gguf_close(g);
+	/* no family, no Llama-3 regex: refuse and say how to choose */
+	char *d2 = gen("bpe_pre_unknown", "tiny-llama", "tiny-llama", NULL);
+	write_bpe(d2, false);
+	char *o3 = bn_path_join(d2, "c.gguf");
+	const char *args[] = { d2, "--outfile", o3, NULL };
+	r = convert(args);
+	cr_expect(eq(int, r.status, 1));
+	cr_expect(strstr(r.err, "--pre") != NULL, "%s", r.err);
+	cr_expect(bn_file_exists(o3) == false);
+	tu_run_free(&r);
+	free(o);
+	free(o2);
+	free(o3);
+	free(d);
+	free(d2);
+	free(dir);
+	free(bin);
+}
+
+/* ---- malformed inputs ------------------------------------------------------------------------- */
+
+/* Runs the converter on dir expecting failure: exit 1, one "gguf-convert: " line containing
+ * `needle`, and neither the output nor its temp file left behind. */
+static void expect_refusal(const char *dir, const char *needle, const char *const *extra)
+{
+	char *out = bn_path_join(dir, "out.gguf");
+	char tmp[4096];
+	snprintf(tmp, sizeof tmp, "%s.tmp", out);
+	const char *args[12] = { dir, "--outfile", out };
+	size_t n = 3;
+	for (; extra && *extra; extra++)
+		args[n++] = *extra;
+	args[n] = NULL;
+	struct tu_run r = convert(args);
+	cr_expect(eq(int, r.status, 1), "%s: %s", dir, r.err);
+	cr_expect(strncmp(r.err, "gguf-convert: ", 14) == 0, "%s", r.err);
+	const char *nl = strchr(r.err, '\n');
+	cr_expect(nl && nl[1] == '\0', "more than one line: %s", r.err);
+	cr_expect(strstr(r.err, needle) != NULL, "'%s' not in: %s", needle, r.err);
+	cr_expect(bn_file_exists(out) == false, "%s left behind", out);
+	cr_expect(bn_file_exists(tmp) == false, "%s left behind", tmp);
+	cr_expect(eq(str, r.out, ""), "stdout: %s", r.out);
+	tu_run_free(&r);
+	free(out);
+}
+
+static char *file_in(const char *dir, const char *name)
+{
+	return bn_path_join(dir, name);
+}
+
+/* Rewrites dir/model.safetensors: the JSON header through edit(), data appended with `extra`
+ * zero bytes. */
+static void rewrite_st(const char *dir, void (*edit)(json_t *hdr, uint64_t data_len), size_t extra)
+{
+	char *p = file_in(dir, "model.safetensors");
+	size_t len;
+	char *buf = tu_read_file(p, &len);
+	cr_assert_not_null(buf);
+	uint64_t hl;
+	memcpy(&hl, buf, 8);
+	json_error_t je;
+	json_t *h = json_loadb(buf + 8, hl, 0, &je);
+	cr_assert_not_null(h, "%s", je.text);
+	uint64_t data_len = len - 8 - hl;
+	edit(h, data_len);
+	char *js = json_dumps(h, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	size_t jl = strlen(js), pad = (8 - jl % 8) % 8;
+	uint64_t nhl = jl + pad;
+	FILE *f = fopen(p, "wb");
+	cr_assert_not_null(f);
+	fwrite(&nhl, 8, 1, f);
+	fwrite(js, 1, jl, f);
+	for (size_t i = 0; i < pad; i++)
+		fputc(' ', f);
+	fwrite(buf + 8 + hl, 1, data_len, f);
+	for (size_t i = 0; i < extra; i++)
+		fputc(0, f);
+	fclose(f);
+	free(js);
+	json_decref(h);
+	free(buf);
+	free(p);
+}
+
+static void edit_offsets(json_t *h, uint64_t data_len)
+{
+	json_t *t = json_object_get(h, "model.norm.weight");
+	json_object_set_new(t, "data_offsets", json_pack("[I,I]", (json_int_t)data_len - 512,
+							 (json_int_t)data_len + 512));
+}
+
+static void edit_dtype_i8(json_t *h, uint64_t data_len)
+{
+	(void)data_len;
+	json_t *t = json_object_get(h, "model.norm.weight");
+	json_object_set_new(t, "dtype", json_string("I8"));
+	json_object_set_new(t, "shape", json_pack("[i]", 1024));
+}
+
+static void edit_dtype_u8(json_t *h, uint64_t data_len)
+{
+	(void)data_len;
+	json_t *t = json_object_get(h, "model.layers.0.mlp.up_proj.weight");
+	json_object_set_new(t, "dtype", json_string("U8"));
+	json_object_set_new(t, "shape", json_pack("[i,i]", 2048, 256));
+}
+
+static void edit_lm_head(json_t *h, uint64_t data_len)
+{
+	json_object_set_new(h, "lm_head.weight",
+			    json_pack("{s:s,s:[i,i],s:[I,I]}", "dtype", "F32", "shape", 300, 256,
+				      "data_offsets", (json_int_t)data_len,
+				      (json_int_t)data_len + 300 * 256 * 4));
+}
+
+static void edit_unknown(json_t *h, uint64_t data_len)
+{
+	json_object_set_new(h, "model.layers.0.mlp.extra.weight",
+			    json_pack("{s:s,s:[i],s:[I,I]}", "dtype", "F32", "shape", 4,
+				      "data_offsets", (json_int_t)data_len, (json_int_t)data_len + 16));
+}
+
+static void edit_orphan_scale(json_t *h, uint64_t data_len)
+{
+	(void)data_len;
+	/* a weight_scale whose weight is not there (renamed: the data area stays gap-free) */
+	json_t *t = json_incref(json_object_get(h, "model.layers.1.mlp.down_proj.weight"));
+	json_object_del(h, "model.layers.1.mlp.down_proj.weight");
+	json_object_set_new(h, "model.layers.1.mlp.down_proj.weight_scale", t);
+}
+
+static void set_config(const char *dir, const char *key, json_t *val)
+{
+	char *p = file_in(dir, "config.json");
+	json_error_t je;
+	json_t *c = json_load_file(p, JSON_PRESERVE_ORDER, &je);
+	cr_assert_not_null(c);
+	if (val)
+		json_object_set_new(c, key, val);
+	else
+		json_object_del(c, key);
+	cr_assert(eq(int, json_dump_file(c, p, JSON_PRESERVE_ORDER), 0));
+	json_decref(c);
+	free(p);
+}
+
+Test(gguf_convert_malformed, truncated_safetensors)
+{
+	char *d = gen("bad_trunc", "tv-f32", "tv-f32", NULL);
+	char *p = file_in(d, "model.safetensors");
+	cr_assert(eq(int, truncate(p, 1000000), 0));
+	expect_refusal(d, "model.safetensors", NULL);
+	free(p);
+	free(d);
+}
+
+Test(gguf_convert_malformed, header_offsets_out_of_range)
+{
+	char *d = gen("bad_offsets", "tv-f32", "tv-f32", NULL);
+	rewrite_st(d, edit_offsets, 0);
+	expect_refusal(d, "model.safetensors", NULL);
+	free(d);
+}
+
+Test(gguf_convert_malformed, bad_json_and_missing_config)
+{
+	char *d = gen("bad_json", "tv-f32", "tv-f32", NULL);
+	char *p = file_in(d, "config.json");
+	cr_assert(eq(int, tu_write_file(p, "{\"architectures\": [", 19), 0));
+	expect_refusal(d, "invalid JSON", NULL);
+	unlink(p);
+	expect_refusal(d, "config.json", NULL);
+	free(p);
+	free(d);
+}
+
+Test(gguf_convert_malformed, missing_tokenizer)
+{
+	char *d = gen("bad_tok", "tv-f32", "tv-f32", NULL);
+	char *p = file_in(d, "tokenizer.model");
+	unlink(p);
+	expect_refusal(d, "no tokenizer", NULL);
+	cr_assert(eq(int, tu_write_file(p, "\x0a\x05garbage", 9), 0));
+	expect_refusal(d, "tokenizer.model", NULL);
+	free(p);
+	free(d);
+}
+
+Test(gguf_convert_malformed, wrong_dtypes)
+{
+	char *d = gen("bad_dtype", "tv-f32", "tv-f32", NULL);
+	rewrite_st(d, edit_dtype_i8, 0);
+	expect_refusal(d, "dtype I8 is not a float type", NULL);
+	char *d2 = gen("bad_dtype_u8", "tv-f32", "tv-f32", NULL);
+	rewrite_st(d2, edit_dtype_u8, 0);
+	expect_refusal(d2, "weight_scale", NULL);
+	free(d);
+	free(d2);
+}
+
+Test(gguf_convert_malformed, config_sizes_that_contradict_the_tensors)
+{
+	char *d = gen("bad_sizes", "tv-f32", "tv-f32", NULL);
+	set_config(d, "intermediate_size", json_integer(384));
+	expect_refusal(d, "intermediate_size", NULL);
+	set_config(d, "intermediate_size", json_integer(512));
+	set_config(d, "vocab_size", json_integer(320));
+	expect_refusal(d, "embed_tokens", NULL);
+	set_config(d, "vocab_size", json_integer(300));
+	set_config(d, "num_hidden_layers", json_integer(3));
+	expect_refusal(d, "model.layers.2.", NULL);
+	set_config(d, "num_hidden_layers", json_integer(1));
+	expect_refusal(d, "block 1", NULL);
+	set_config(d, "num_hidden_layers", json_integer(2));
+	set_config(d, "num_key_value_heads", json_integer(4));
+	expect_refusal(d, "k_proj", NULL);
+	free(d);
+}
+
+Test(gguf_convert_malformed, unknown_architecture_lists_the_supported_ones)
+{
+	char *d = gen("bad_arch", "tv-f32", "tv-f32", NULL);
+	set_config(d, "architectures", json_pack("[s]", "Qwen2ForCausalLM"));
+	expect_refusal(d, "LlamaForCausalLM", NULL);
+	free(d);
+}
+
+Test(gguf_convert_malformed, lm_head_in_a_bitnet_checkpoint_and_unmappable_names)
+{
+	char *d = gen("bad_lm_head", "tv-f32", "tv-f32", NULL);
+	rewrite_st(d, edit_lm_head, 300 * 256 * 4);
+	expect_refusal(d, "lm_head.weight", NULL);
+	char *d2 = gen("bad_name", "tv-f32", "tv-f32", NULL);
+	rewrite_st(d2, edit_unknown, 16);
+	expect_refusal(d2, "model.layers.0.mlp.extra.weight: cannot map", NULL);
+	char *d3 = gen("bad_scale", "tv-f32", "tv-f32", NULL);
+	rewrite_st(d3, edit_orphan_scale, 0);
+	expect_refusal(d3, "no tensor model.layers.1.mlp.down_proj.weight to scale", NULL);
+	free(d);
+	free(d2);
+	free(d3);
+}
+
+/* ---- command line ----------------------------------------------------------------------------- */
+
+Test(gguf_convert_cli, help_lists_the_output_types)
+{
+	const char *a[] = { "--help", NULL };
+	struct tu_run r = convert(a);
+	cr_expect(eq(int, r.status, 0));
+	cr_expect(strstr(r.out, "usage: gguf-convert MODEL_DIR") != NULL);
+	cr_expect(strstr(r.out, "f32") && strstr(r.out, "f16") && strstr(r.out, "tl1"), "%s", r.out);
+	tu_run_free(&r);
+}
+
+Test(gguf_convert_cli, usage_errors_exit_2)
+{
+	const char *none[] = { NULL };
+	const char *bad[] = { "dir", "--bogus", NULL };
+	const char *tl[] = { "dir", "--outtype", "tl1", NULL };
+	const char *ty[] = { "dir", "--outtype", "q4_0", NULL };
+	const char *th[] = { "dir", "--threads", "0", NULL };
+	const char *const *cases[] = { none, bad, tl, ty, th };
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct tu_run r = convert(cases[i]);
+		cr_expect(eq(int, r.status, 2), "case %zu: %s", i, r.err);
+		tu_run_free(&r);
+	}
+	struct tu_run r = convert(tl);
+	cr_expect(strstr(r.err, "lutgen") != NULL, "%s", r.err);
+	tu_run_free(&r);
+}
+
+Test(gguf_convert_cli, writes_the_default_file_name_and_a_summary)
+{
+	char *d = gen("cli_default", "tv-f32", "tv-f32", NULL);
+	const char *a[] = { d, NULL };
+	struct tu_run r = convert(a);
+	cr_assert(eq(int, r.status, 0), "%s", r.err);
+	char *o = file_in(d, "ggml-model-f32.gguf");
+	cr_expect(bn_file_exists(o));
+	cr_expect(strstr(r.out, "24 tensors") && strstr(r.out, "F32") && strstr(r.out, "5045984"),
+		  "%s", r.out);
+	tu_run_free(&r);
+	free(o);
+	free(d);
+}
