@@ -35,3 +35,16 @@ $(call stamped,$(LUT_KERNELS_OBJ),kernels/lut/lut_generated.c $(LUT_HEADER) kern
 COMPILE_TARGETS += $(LUT_KERNELS_OBJ) $(LIBDIR)/liblut.a
 endif
 endif
+
+# ---- make tune ------------------------------------------------------------------------------
+# TL2 on x86_64, TL1 on arm64 (or QUANT's when it is a TL type); needs the checkpoint's
+# config.json like codegen, and this machine's CPU to run the candidates.
+TUNE_QUANT := $(if $(filter tl1 tl2,$(QUANT)),$(QUANT),$(if $(filter arm64,$(ARCH)),tl1,tl2))
+TUNE_PRESET := presets/local/$(MODEL).ini
+
+## tune: time candidate TL kernel parameters for MODEL's shapes on this CPU; writes presets/local/MODEL.ini (used by PRETUNED=1)
+.PHONY: tune
+tune: $(BIN)/lutgen $(CHECKPOINT)
+	@echo '>>> $(MODEL) tune ($(TUNE_QUANT))'
+	@mkdir -p presets/local $(LOG_DIR)
+	$(Q)$(BIN)/lutgen --tune --quant $(TUNE_QUANT) --config $(MODEL_DIR)/config.json --cc '$(CC)' --workdir $(BUILD)/tune/$(MODEL)/$(TUNE_QUANT) --preset-out $(TUNE_PRESET) 2> $(LOG_DIR)/tune.log || { tail -5 $(LOG_DIR)/tune.log; echo 'tune failed; full log: $(LOG_DIR)/tune.log'; exit 1; }

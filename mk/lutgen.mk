@@ -84,3 +84,38 @@ $(call lut-case,tl1-vec32,tl1)
 $(call lut-case,tl1-vec64,tl1)
 TEST_DEPS += $(BIN)/lutgen
 TEST_ARCHIVES += $(LIB_lut)
+
+# ---- make bench: bench-lutgen -----------------------------------------------------------------
+# GEMV (1 thread, 1 token) of our generated kernels for bitnet_b1_58-large's shapes, hot and
+# cold, next to the read-bandwidth floor measured in the same run and anchors.md's figures for
+# the reference generator's TL2 kernels (setup_env's parameters).  Two parameter sets: setup_env's
+# (what anchors.md measured) and lutgen's automatic ones.  TL2 on x86_64, TL1 on arm64 hosts.
+LUT_BENCH_DIR := $(BUILD)/bench/lut
+LUT_BENCH_QUANT := $(if $(filter arm64,$(HOST_ARCH)),tl1,tl2)
+LUT_BENCH_CFLAGS_tl2 := -mavx2
+#= LUT_BENCH_COLD: bytes of weight copies bench-lutgen rotates through for cold GEMV (default 1G)
+LUT_BENCH_COLD ?= 1G
+LUT_BENCH_SRCS := tools/common/lut_params.c tools/common/lut_pack.c tools/common/bn_err.c \
+	tools/common/bn_util.c kernels/lut/lut_runtime.c
+lutbench.setup_env.tl2 := $(LUT_LARGE) --BM 256,128,256 --BK 96,192,96
+lutbench.setup_env.tl1 := $(LUT_LARGE) --BM 256,128,256 --BK 128,64,128 --bm 32,64,32
+lutbench.auto.tl2 := $(LUT_LARGE)
+lutbench.auto.tl1 := $(LUT_LARGE)
+# anchors.md (c): reference TL2 GEMV, 1 thread, median microseconds hot/cold
+LUT_BENCH_ANCHORS := --anchor 1536x4096=137.3/193.4 --anchor 1536x1536=48.3/58.7 --anchor 4096x1536=130.9/172.8
+
+define lut-bench-rules
+$$(call stamped,$(LUT_BENCH_DIR)/$(1)/bitnet-lut-kernels.h,$(BIN)/lutgen,,$(BIN)/lutgen -q --quant $(LUT_BENCH_QUANT) $$(lutbench.$(1).$(LUT_BENCH_QUANT)) --outdir $(LUT_BENCH_DIR)/$(1) >/dev/null,--log $(LOG_DIR)/compile.log --title '  GEN     $(LUT_BENCH_DIR)/$(1)/bitnet-lut-kernels.h')
+$$(call stamped,$(LUT_BENCH_DIR)/$(1)/lut_bench,$(LUT_BENCH_DIR)/$(1)/bitnet-lut-kernels.h tools/lutgen/bench/lut_bench.c $(LUT_BENCH_SRCS) $(LUT_HARNESS_DEPS),,$(CC) $(CSTD) -O2 $(WARNINGS) $(LUT_BENCH_CFLAGS_$(LUT_BENCH_QUANT)) $(LUT_INC) -I$(LUT_BENCH_DIR)/$(1) -o $(LUT_BENCH_DIR)/$(1)/lut_bench.tmp tools/lutgen/bench/lut_bench.c $(LUT_BENCH_SRCS) -lm && mv $(LUT_BENCH_DIR)/$(1)/lut_bench.tmp $(LUT_BENCH_DIR)/$(1)/lut_bench,--log $(LOG_DIR)/compile.log --title '  CC      $(LUT_BENCH_DIR)/$(1)/lut_bench')
+endef
+$(foreach c,setup_env auto,$(eval $(call lut-bench-rules,$(c))))
+
+## bench-lutgen: GEMV time of the generated TL kernels per shape, hot and cold, vs the bandwidth floor and anchors.md
+.PHONY: bench-lutgen
+bench-lutgen: $(LUT_BENCH_DIR)/setup_env/lut_bench $(LUT_BENCH_DIR)/auto/lut_bench
+	@echo '>>> bench-lutgen: $(LUT_BENCH_QUANT) GEMV, 1 thread, 1 token; hot = weights in cache, kernel = without building the activation LUT, cold = $(LUT_BENCH_COLD) of weight copies, floor = packed bytes / read bandwidth; anchors.md = the reference generator (setup_env parameters), median us'
+	@echo '  parameters of setup_env.py (as anchors.md measured):'
+	$(Q)$(LUT_BENCH_DIR)/setup_env/lut_bench --cold $(LUT_BENCH_COLD) --bandwidth $(LUT_BENCH_COLD) $(LUT_BENCH_ANCHORS)
+	@echo '  parameters chosen by lutgen (automatic):'
+	$(Q)$(LUT_BENCH_DIR)/auto/lut_bench --cold $(LUT_BENCH_COLD) --bandwidth $(LUT_BENCH_COLD) $(LUT_BENCH_ANCHORS)
+BENCH_TARGETS += bench-lutgen

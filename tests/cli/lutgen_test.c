@@ -260,3 +260,46 @@ Test(lutgen_cli, help_goes_to_stdout)
 	cr_expect(ne(ptr, strstr(r.out, "BK <= 240"), NULL));
 	tu_run_free(&r);
 }
+
+Test(lutgen_cli, tune_writes_measured_parameters_into_a_preset)
+{
+	__builtin_cpu_init();
+	if (!__builtin_cpu_supports("avx2"))
+		cr_skip("TL2 tuning needs AVX2");
+	char *dir = tu_mkdtemp("lutgen_tune");
+	char *src = tu_root("");
+	char preset[4200];
+	snprintf(preset, sizeof preset, "%s/local.ini", dir);
+	const char *keep = "# mine\ntl1.64x512 = 64,128,32\ntl2.64x512 = 32,48,32\n";
+	cr_assert(eq(int, tu_write_file(preset, keep, strlen(keep)), 0));
+	const char *cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
+	const char *args[] = { "--tune", "--quant", "tl2", "--shapes", "64x512", "--cc", cc, "--src", src,
+			       "--workdir", dir, "--preset-out", preset, "-q", NULL };
+	struct tu_run r = lutgen(args);
+	cr_assert(eq(int, r.status, 0), "%s", r.err);
+	cr_expect(ne(ptr, strstr(r.out, "tl2 [64,512]  BM="), NULL), "%s", r.out);
+	char *text = tu_read_file(preset, NULL);
+	cr_assert(ne(ptr, text, NULL));
+	cr_expect(ne(ptr, strstr(text, "# mine\ntl1.64x512 = 64,128,32\n"), NULL), "other lines kept: %s", text);
+	cr_expect(eq(ptr, strstr(text, "tl2.64x512 = 32,48,32"), NULL), "old key replaced: %s", text);
+	/* the result is a valid preset for lutgen */
+	const char *gen[] = { "--quant", "tl2", "--shapes", "64x512", "--preset", preset, "--outdir", dir, NULL };
+	tu_run_free(&r);
+	r = lutgen(gen);
+	cr_expect(eq(int, r.status, 0), "%s", r.err);
+	cr_expect(ne(ptr, strstr(r.out, "(BM preset, BK preset, bm preset)"), NULL), "%s", r.out);
+	tu_run_free(&r);
+	free(text);
+	free(src);
+	free(dir);
+}
+
+Test(lutgen_cli, tune_refuses_kernels_this_cpu_cannot_run)
+{
+#if defined(__x86_64__)
+	const char *args[] = { "--tune", "--quant", "tl1", "--shapes", "64x512", "--preset-out", "/nonexistent/p.ini", NULL };
+	expect_failure(1, "lutgen: tune: tl1 kernels can only be timed on an AArch64 CPU; run make tune on such a machine", args);
+#else
+	cr_skip("x86-64 host only");
+#endif
+}

@@ -58,6 +58,20 @@ void lutgen_report(FILE *f, enum lut_quant q, const struct lutgen_shape *s, size
 int lutgen_write(enum lut_quant q, const struct lutgen_shape *s, size_t n, const char *outdir,
 		 bool changed[2], struct bn_err *err);
 
+/* ---- tune.c ---- */
+
+struct lutgen_tune_opts {
+	const char *cc;      /* compiler command for the timing harness (may contain flags) */
+	const char *srcdir;  /* the repository root: tools/lutgen/bench/lut_bench.c and its sources */
+	const char *workdir; /* scratch for the generated headers and binaries of each round */
+	const char *out;     /* the preset to write (its other lines are kept) */
+};
+/* Times candidate parameters for every shape on this CPU (TL2: x86-64 with AVX2, TL1: AArch64),
+ * starting from s[i].p, leaves the fastest in s[i].p and writes them to o->out as
+ * `tlN.MxK = BM,BK,bm` lines; prints one line per shape on stdout. */
+int lutgen_tune(enum lut_quant q, struct lutgen_shape *s, size_t n,
+		const struct lutgen_tune_opts *o, struct bn_err *err);
+
 /* ---- emit.c ---- */
 
 /* Renders bitnet-lut-kernels.h for checked parameters (malloc'd text, caller frees). */

@@ -14,6 +14,8 @@ static void help(void)
 	printf(
 "usage: lutgen --quant tl1|tl2 SHAPES [--BM LIST] [--BK LIST] [--bm LIST] [--preset FILE]\n"
 "              --outdir DIR [-q] [-v]\n"
+"       lutgen --tune --quant tl1|tl2 SHAPES [...] --preset-out FILE [--cc CC] [--src DIR]\n"
+"              [--workdir DIR]\n"
 "Generates the lookup-table kernels for a model's weight shapes: DIR/bitnet-lut-kernels.h\n"
 "(TL1: AArch64 NEON, TL2: x86-64 AVX2) and DIR/kernel_config.ini, the tile parameters the\n"
 "converter must pack the weights with.  Each file is rewritten only if its content changes.\n"
@@ -56,6 +58,17 @@ static void help(void)
 "  BM: the largest divisor of M that is a multiple of bm (TL2: 32) and at most 256 while\n"
 "      leaving at least 4 tiles for the threads; else the largest up to 256; else the smallest.\n"
 "\n"
+"Tuning (make tune): --tune times candidate parameters on this CPU (TL2 needs x86-64 with\n"
+"AVX2, TL1 AArch64): starting from the parameters above, every valid BK, then up to 8 BM\n"
+"(divisors of M from 64 to 1024 leaving at least 4 tiles when M allows), then (TL1) the\n"
+"other bm; each round compiles one header\n"
+"with the bench harness; the measure is a single-threaded GEMV with the weights in cache, the\n"
+"minimum of 9 samples.  The fastest go to FILE as tlN.MxK lines (other lines are kept).\n"
+"  --preset-out FILE     the preset to write (make tune: presets/local/MODEL.ini)\n"
+"  --cc CC               compiler for the timing harness (default cc)\n"
+"  --src DIR             the bitmake source tree (default .)\n"
+"  --workdir DIR         scratch directory (default build/tune)\n"
+"\n"
 "Output: stdout lists each shape's parameters and who chose them, then the files written.\n"
 "  -q, --quiet           no warnings\n"
 "  -v, --verbose         more detail\n"
@@ -67,7 +80,8 @@ int main(int argc, char **argv)
 {
 	bn_log_init(argv[0]);
 	const char *quant = NULL, *config = NULL, *model = NULL, *shapes = NULL, *kconfig = NULL;
-	const char *gguf = NULL;
+	const char *gguf = NULL, *preset_out = NULL, *cc = "cc", *src = ".", *workdir = "build/tune";
+	bool tune = false;
 	const char *preset = NULL, *outdir = NULL, *BM = NULL, *BK = NULL, *bm = NULL;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -75,6 +89,9 @@ int main(int argc, char **argv)
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			help();
 			return 0;
+		} else if (!strcmp(a, "--tune")) {
+			tune = true;
+			continue;
 		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
 			bn_log_level = BN_LOG_QUIET;
 			continue;
@@ -97,6 +114,14 @@ int main(int argc, char **argv)
 			dst = &preset;
 		else if (!strcmp(a, "--outdir"))
 			dst = &outdir;
+		else if (!strcmp(a, "--preset-out"))
+			dst = &preset_out;
+		else if (!strcmp(a, "--cc"))
+			dst = &cc;
+		else if (!strcmp(a, "--src"))
+			dst = &src;
+		else if (!strcmp(a, "--workdir"))
+			dst = &workdir;
 		else if (!strcmp(a, "--BM"))
 			dst = &BM;
 		else if (!strcmp(a, "--BK"))
@@ -118,7 +143,9 @@ int main(int argc, char **argv)
 	if (!!config + !!model + !!gguf + !!shapes + !!kconfig != 1)
 		return bn_usage_error("give the shapes with exactly one of --config, --model, --gguf, "
 				      "--shapes and --kernel-config");
-	if (!outdir)
+	if (tune && !preset_out)
+		return bn_usage_error("--tune needs --preset-out FILE");
+	if (!tune && !outdir)
 		return bn_usage_error("--outdir DIR is required");
 	if (kconfig && (BM || BK || bm || preset))
 		return bn_usage_error("--kernel-config gives the parameters too; it cannot be "
@@ -230,6 +257,16 @@ int main(int argc, char **argv)
 					"unsafe as a bitnet.cpp drop-in",
 					s[i].p.m, s[i].p.k, s[i].p.BK, s[i].p.two_k,
 					s[i].p.three_k / 3 * 32 + s[i].p.two_k * 16 + 4);
+	if (tune) {
+		struct lutgen_tune_opts o = { cc, src, workdir, preset_out };
+		bn_catch_interrupts();
+		if (lutgen_tune(q, s, n, &o, &err)) {
+			bn_error("%s", err.msg);
+			goto out;
+		}
+		status = 0;
+		goto out;
+	}
 	lutgen_report(stdout, q, s, n);
 	bool changed[2];
 	if (lutgen_write(q, s, n, outdir, changed, &err)) {
