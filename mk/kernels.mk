@@ -67,3 +67,22 @@ $(call add-tool,bitnet-kernels,$(sort $(wildcard tools/bitnet-kernels/*.c)),$(LI
 COMPILE_TARGETS += $(LIBDIR)/libkernels.a $(BIN)/bitnet-kernels
 TEST_ARCHIVES += $(LIBDIR)/libkernels.a
 TEST_DEPS += $(BIN)/bitnet-kernels
+
+# ---- the AArch64 checker: the NEON and dotprod sets cross-compiled (static) with the scalar
+# references, run under qemu-aarch64 by tests/cli/kernels_neon_test.c ---------------------------
+AARCH64_CC ?= aarch64-linux-gnu-gcc
+A64 := $(BUILD)/aarch64
+A64_CFLAGS := -std=c11 -O2 -g $(WARNINGS) $(KERNEL_CFLAGS) -D_GNU_SOURCE -Itools/common -Ikernels
+A64_SRCS := $(KERNEL_REF_SRCS) kernels/cpu.c kernels/pool.c tools/common/bn_err.c tools/common/bn_util.c \
+	tests/neon/kernels_check.c
+A64_NEON_SRCS := $(sort $(wildcard kernels/neon/*.c))
+A64_DOT_SRCS := $(sort $(wildcard kernels/dotprod/*.c))
+a64-obj = $(patsubst %.c,$(A64)/obj/%.o,$(1))
+a64-compile = $(call stamped,$(call a64-obj,$(1)),$(1),,$(AARCH64_CC) $(A64_CFLAGS) $(2) -MMD -MP -c $(1) -o $(call a64-obj,$(1)),--log $(LOG_DIR)/compile.log)
+$(foreach s,$(A64_SRCS) $(A64_NEON_SRCS),$(call a64-compile,$(s),-march=armv8-a))
+$(foreach s,$(A64_DOT_SRCS),$(call a64-compile,$(s),-march=armv8.2-a+dotprod))
+$(call a64-compile,kernels/kernels.c,-march=armv8-a -DKERN_HAVE_NEON -DKERN_HAVE_DOTPROD)
+A64_OBJS := $(call a64-obj,$(A64_SRCS) $(A64_NEON_SRCS) $(A64_DOT_SRCS) kernels/kernels.c)
+$(call stamped,$(A64)/kernels-check,$(A64_OBJS),,$(AARCH64_CC) -static -o $(A64)/kernels-check.tmp $(A64_OBJS) -lm -lpthread && mv $(A64)/kernels-check.tmp $(A64)/kernels-check,--log $(LOG_DIR)/compile.log --title '  LD      $(A64)/kernels-check')
+-include $(A64_OBJS:.o=.d)
+TEST_DEPS += $(A64)/kernels-check
