@@ -21,3 +21,18 @@ $(call stamped,$(MOCKHUB),$(call obj-of,$(MOCKHUB_SRCS)) $(LIB_common),$(BUILD)/
 ENOSPC_SO := $(BUILD)/tests/enospc.so
 $(call stamped,$(ENOSPC_SO),tests/mockhub/enospc.c,$(BUILD)/preflight-test.ok,$(CC) -std=c11 -O2 -Wall -Wextra -D_GNU_SOURCE -fPIC -shared -o $(ENOSPC_SO).tmp tests/mockhub/enospc.c -ldl && mv $(ENOSPC_SO).tmp $(ENOSPC_SO),--log $(LOG_DIR)/compile.log --title '  CC      $(ENOSPC_SO)')
 TEST_DEPS += $(MOCKHUB) $(ENOSPC_SO)
+
+# bench-hfget: a 2 GiB download over loopback next to `curl -o` from the same mock hub in the same
+# run (ratio, and hfget's peak RSS).  The file lives in build/bench-hfget/ and is removed after.
+HFGET_BENCH := $(BUILD)/tests/hfget-bench
+$(call compile-rules,tests/mockhub/hfget_bench.c,,$(BUILD)/preflight-test.ok)
+$(call stamped,$(HFGET_BENCH),$(call obj-of,tests/mockhub/hfget_bench.c),$(BUILD)/preflight-test.ok,$(CC) $(BASE_LDFLAGS) -o $(HFGET_BENCH).tmp $(call obj-of,tests/mockhub/hfget_bench.c) $(LIBS_CURL) && mv $(HFGET_BENCH).tmp $(HFGET_BENCH),--log $(LOG_DIR)/compile.log --title '  LD      $(HFGET_BENCH)')
+#= HFGET_BENCH_SIZE: bytes of the bench-hfget file (default 2 GiB)
+HFGET_BENCH_SIZE ?= 2147483648
+
+## bench-hfget: hfget vs curl -o on a 2 GiB loopback download (throughput ratio, peak RSS)
+.PHONY: bench-hfget
+bench-hfget: $(HFGET_BENCH) $(BIN)/hfget $(MOCKHUB)
+	@echo '>>> bench hfget'
+	$(Q)$(HFGET_BENCH) --hfget $(BIN)/hfget --mock $(MOCKHUB) --dir $(BUILD)/bench-hfget --size $(HFGET_BENCH_SIZE)
+BENCH_TARGETS += bench-hfget

@@ -4,12 +4,16 @@
 #include "hf_hasher.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define HASH_STEP (1u << 20)
+/* Start the kernel's writeback every this many hashed bytes, so that the fsync before the rename
+ * finds little left to write instead of the whole file. */
+#define FLUSH_STEP (16u << 20)
 
 static void ctx_init(struct hf_hashjob *j)
 {
@@ -51,6 +55,11 @@ static void *run(void *arg)
 		if (j->ctx_gen != gen || !j->ctx) {
 			ctx_init(j);
 			j->ctx_gen = gen;
+			j->flushed = 0;
+		}
+		if (off >= j->flushed + FLUSH_STEP) {
+			sync_file_range(j->fd, (off_t)j->flushed, (off_t)(off - j->flushed), SYNC_FILE_RANGE_WRITE);
+			j->flushed = off;
 		}
 		ssize_t got = 0;
 		int e = 0;

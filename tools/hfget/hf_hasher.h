@@ -24,6 +24,7 @@ struct hf_hashjob {
 	char hex[65];
 	/* private to the thread */
 	unsigned ctx_gen;
+	uint64_t flushed; /* writeback started for [0, flushed) */
 	EVP_MD_CTX *ctx;
 	struct hf_hashjob *next;
 };
