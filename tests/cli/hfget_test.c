@@ -837,6 +837,93 @@ Test(hfget, downloads_files_in_parallel)
 	hub_stop(&h);
 }
 
+Test(hfget, refuses_a_compressed_body)
+{
+	struct hub h;
+	hub_start(&h, "hfget-gzip", STD_CONFIG "fault host=cdn method=GET gzip=1 times=0\n");
+	struct tu_run r = hfget(&h, "acme/tiny", "model.bin", "--local-dir", h.out);
+	cr_assert(eq(int, r.status, 1));
+	cr_assert(truth(strstr(r.err, "the server compressed the body (Content-Encoding) although identity was asked") != NULL),
+		  "stderr: %s", r.err);
+	cr_assert(eq(int, nlog(&h, "cdn GET", "ae=identity"), 1));
+	tu_run_free(&r);
+	hub_stop(&h);
+}
+
+/* Starts hfget in the background with the test environment, stderr to errfile. */
+static pid_t hfget_spawn(struct hub *h, const char *errfile, const char *const *args)
+{
+	char *bin = tu_bin("hfget");
+	pid_t pid = fork();
+	if (pid == 0) {
+		const char *argv[32] = { bin };
+		int n = 1;
+		for (const char *const *a = args; *a && n < 30; a++)
+			argv[n++] = *a;
+		argv[n] = NULL;
+		char *home = pathf("%s/hfhome", h->dir);
+		setenv("HF_ENDPOINT", h->endpoint, 1);
+		setenv("HF_HOME", home, 1);
+		setenv("HF_TOKEN", "", 1);
+		setenv("NO_PROXY", "127.0.0.1", 1);
+		setenv("no_proxy", "127.0.0.1", 1);
+		setenv("HF_HUB_DOWNLOAD_TIMEOUT", "30", 1);
+		int fd = open(errfile, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(fd, 2);
+		int dn = open("/dev/null", O_WRONLY);
+		dup2(dn, 1);
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	free(bin);
+	return pid;
+}
+
+Test(hfget, an_interrupted_parallel_download_leaves_a_resumable_incomplete_file)
+{
+	struct hub h;
+	/* two chunks arrive, the others stall after 10000 bytes: then Ctrl+C */
+	hub_start(&h, "hfget-sigint", STD_CONFIG "fault host=cdn method=GET skip=2 stall=10000:8000 times=0\n");
+	char *errf = pathf("%s/err.txt", h.dir);
+	const char *args[] = { "acme/tiny", "model.bin", "--local-dir", h.out, "--chunk-size", "64K", "--jobs", "4", NULL };
+	pid_t pid = hfget_spawn(&h, errf, args);
+	for (int i = 0; i < 100 && nlog(&h, "cdn GET") < 5; i++)
+		usleep(50000);
+	cr_assert(eq(int, nlog(&h, "cdn GET"), 5), "all five chunks requested");
+	usleep(400000);
+	kill(pid, SIGINT);
+	int st;
+	waitpid(pid, &st, 0);
+	char *err = tu_read_file(errf, NULL);
+	cr_assert(truth(WIFEXITED(st) && WEXITSTATUS(st) == 130), "status %d: %s", st, err);
+	cr_assert(truth(strstr(err, "hfget: interrupted; run again to resume") != NULL), "%s", err);
+	char sha[65];
+	sha256_of(&h, "model.bin", sha);
+	char *inc = incomplete_path(&h, "model.bin", sha);
+	struct stat sb;
+	cr_assert(eq(int, stat(inc, &sb), 0), "the ranged temp file is back under the .incomplete name");
+	long long have = (long long)sb.st_size;
+	cr_assert(truth(have >= 65536 + 10000 && have < 300000), "kept the contiguous prefix: %lld", have);
+	struct tu_run f = tu_sh(pathf("find '%s' -name '*.parts*'", h.out));
+	cr_assert(eq(str, f.out, ""));
+	tu_run_free(&f);
+	cr_assert(truth(!OUT_HAS(&h, "model.bin")));
+	/* the next run resumes from there */
+	hub_config(&h, STD_CONFIG);
+	log_clear(&h);
+	struct tu_run r = hfget(&h, "acme/tiny", "model.bin", "--local-dir", h.out);
+	cr_assert(eq(int, r.status, 0), "stderr: %s", r.err);
+	char *range = pathf("range=bytes=%lld-", have);
+	cr_assert(eq(int, nlog(&h, "cdn GET", range), 1));
+	cr_assert(truth(repo_same(&h, "model.bin")));
+	free(range);
+	free(inc);
+	free(err);
+	free(errf);
+	tu_run_free(&r);
+	hub_stop(&h);
+}
+
 /* ============================================================================================ */
 /* Retries and timeouts                                                                             */
 /* ============================================================================================ */

@@ -18,6 +18,7 @@
  *         then one or more of: status=N retry_after=S ratelimit=S drop=BYTES stall=BYTES:MS
  *         corrupt=1 short=BYTES ignore_range=1 bad_range=1 no_commit=1 no_etag=1 no_size=1
  *         expire=1 (CDN: the signature has expired) delay=MS (before the headers)
+ *         gzip=1 (claims Content-Encoding: gzip)
  * Log lines: host method path query range=R auth=0|1 ae=ACCEPT-ENCODING status=N */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -82,7 +83,7 @@ struct fault {
 	long status, retry_after, ratelimit;
 	long long drop, stall_at, short_by;
 	long stall_ms, delay_ms;
-	bool corrupt, ignore_range, bad_range, no_commit, no_etag, no_size, expire;
+	bool gzip, corrupt, ignore_range, bad_range, no_commit, no_etag, no_size, expire;
 };
 
 struct config {
@@ -370,6 +371,7 @@ static struct config *load_config(void)
 			}
 			ft->delay_ms = lopt(kv, nk, "delay", 0);
 			ft->corrupt = opt(kv, nk, "corrupt") != NULL;
+			ft->gzip = opt(kv, nk, "gzip") != NULL;
 			ft->ignore_range = opt(kv, nk, "ignore_range") != NULL;
 			ft->bad_range = opt(kv, nk, "bad_range") != NULL;
 			ft->no_commit = opt(kv, nk, "no_commit") != NULL;
@@ -641,6 +643,8 @@ static enum MHD_Result serve_file(struct req *q, const struct mfile *mf, void (*
 		r = MHD_create_response_from_callback(len, 64 * 1024, body_reader, bd, body_free);
 	}
 	MHD_add_response_header(r, "Accept-Ranges", "bytes");
+	if (f && f->gzip)
+		MHD_add_response_header(r, "Content-Encoding", "gzip");
 	if (headers)
 		headers(r, hcls);
 	if (ranged) {

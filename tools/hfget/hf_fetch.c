@@ -376,6 +376,11 @@ static size_t on_data(struct hf_req *r, const char *data, size_t n)
 	if (!r->sink_started) {
 		r->sink_started = true;
 		const struct hf_hdrs *h = &r->h;
+		if (h->content_encoding[0] && strcasecmp(h->content_encoding, "identity") != 0) {
+			/* we ask for identity: compressed bytes would only fail the hash (§4.3) */
+			j->reject = "the server compressed the body (Content-Encoding) although identity was asked";
+			return 0;
+		}
 		if (h->status == 206) {
 			if (!h->cr_present || h->cr_unsatisfied || h->cr_start != s->pos ||
 			    (h->cr_total_known && h->cr_total != j->f->size) || h->cr_end >= s->end) {
