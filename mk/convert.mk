@@ -17,8 +17,7 @@ CONVERT_OPTS = --log $(LOG_DIR)/convert_to_f32_gguf.log $(call step-title,conver
 
 ifneq ($(filter $(QUANT),i2_s tq1_0 tq2_0),)
 ifeq ($(DIRECT),1)
-$(GGUF_FINAL):
-	$(error DIRECT=1: gguf-convert cannot write $(QUANT) directly yet (issue 4); use DIRECT=0)
+$(call stamped,$(GGUF_FINAL),$(CHECKPOINT) $(BIN)/gguf-convert,,$(BIN)/gguf-convert $(MODEL_DIR) --outtype $(QUANT) $(if $(filter 1,$(QUANT_EMBD)),--quant-embd) --outfile $(GGUF_FINAL),$(CONVERT_OPTS))
 CONVERT_TARGETS += $(GGUF_FINAL)
 else
 $(call stamped,$(GGUF_F32),$(CHECKPOINT) $(BIN)/gguf-convert,,$(BIN)/gguf-convert $(MODEL_DIR) --outtype f32 --outfile $(GGUF_F32),$(CONVERT_OPTS))

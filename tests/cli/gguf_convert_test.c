@@ -15,8 +15,10 @@
 #include "bn_file.h"
 #include "bn_fp16.h"
 #include "gguf.h"
+#include "i2s.h"
 #include "safetensors.h"
 #include "test_util.h"
+#include "tq.h"
 
 /* ---- helpers ---------------------------------------------------------------------------------- */
 
@@ -899,4 +901,314 @@ Test(gguf_convert_cli, writes_the_default_file_name_and_a_summary)
 	tu_run_free(&r);
 	free(o);
 	free(d);
+}
+
+/* ---- direct ternary outputs ----------------------------------------------------------------- */
+
+Test(gguf_convert_direct, i2_s_of_the_test_vectors_is_the_reference_two_step_result)
+{
+	static const struct {
+		const char *preset, *order, *zero, *stale;
+		uint64_t size;
+	} v[] = {
+		{ "tv-f32", "lexicographic", "6b5de4774bb030b578b3f750f6a7dd4fc24fce17ce69bf58c65e6183acfb6925",
+		  "c9f324e55f971a3de2965ea5e12d64f9eb0129ceca88a22e73f7e125598759f7", 469184 },
+		{ "tv-bf16", "lexicographic", "525df9b239f6ab5d39aaafd0431466891a39aaf44cc6dd33075566f95520fd16",
+		  "9306958f239fd48f9d452e8cf67d46e23193ba6ae886b2f085c8dd28e2362b0c", 469216 },
+		{ "tv-llama", "offset", "f4d2461fa54a30ae331f958b75fad8972eb08ea58f224e29b424fffd6711ec9b",
+		  "3b5ffbbd9ac1c6ae1cfc55b0010b9e8b10a6654836fbf022148fb2c93793421a", 616320 },
+		{ "tv-llama", "lexicographic", "80ce2fdaf1294f8e3aabdcc719c5cb92e59654f9c054283a086bf7f750a0a79d",
+		  "3a3fe6fb2ebd45f1cdcd229c24aa853441447424c3bcea66b20d0c91d484f771", 616320 },
+	};
+	for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+		char test[64];
+		snprintf(test, sizeof test, "direct_ref_%zu", i);
+		char *d = gen(test, v[i].preset, v[i].preset, NULL);
+		const char *zero[] = { "--outtype", "i2_s", "--tensor-order", v[i].order, NULL };
+		const char *stale[] = { "--outtype", "i2_s", "--tensor-order", v[i].order,
+					"--emulate-stale-tail", NULL };
+		char *oz = convert_ok(d, "zero.gguf", zero), *os = convert_ok(d, "stale.gguf", stale);
+		expect_sha(oz, v[i].size, v[i].zero);
+		expect_sha(os, v[i].size, v[i].stale);
+		free(oz);
+		free(os);
+		if (i == 0) { /* setup_env --quant-embd: --token-embedding-type f16; n_embd 256: no change */
+			const char *qe[] = { "--outtype", "i2_s", "--quant-embd", NULL };
+			char *oq = convert_ok(d, "qe.gguf", qe);
+			expect_sha(oq, v[i].size, v[i].zero);
+			free(oq);
+		}
+		free(d);
+	}
+}
+
+Test(gguf_convert_direct, output_does_not_depend_on_the_thread_count)
+{
+	char *d = gen("direct_threads", "tiny-llama", "tiny-llama", NULL);
+	const char *t1[] = { "--outtype", "i2_s", "--threads", "1", "--emulate-stale-tail", NULL };
+	const char *t4[] = { "--outtype", "i2_s", "--threads", "4", "--emulate-stale-tail", NULL };
+	char *a = convert_ok(d, "t1.gguf", t1), *b = convert_ok(d, "t4.gguf", t4);
+	char ha[65], hb[65];
+	cr_assert(eq(int, tu_sha256_file(a, ha), 0));
+	cr_assert(eq(int, tu_sha256_file(b, hb), 0));
+	cr_expect(eq(str, ha, hb));
+	free(a);
+	free(b);
+	free(d);
+}
+
+/* Every tensor of the direct file q decodes to what the f32 file f holds: I2_S and TQ to the
+ * ternary values (-0 as +0; TQ with the block's max rounded to fp16), F16 to the rounded value,
+ * F32 bit for bit; and both files have the same KVs apart from file_type and
+ * quantization_version. */
+static void check_direct(const char *f, const char *q, uint32_t ternary_type)
+{
+	struct bn_err e = { 0 };
+	struct gguf_reader *rf = gguf_open(f, &e), *rq = gguf_open(q, &e);
+	cr_assert(rf && rq, "%s", e.msg);
+	cr_assert(eq(sz, gguf_n_kv(rq), gguf_n_kv(rf) + 1));
+	cr_expect(eq(str, (char *)gguf_kv_key(rq, (int64_t)gguf_n_kv(rf)),
+		     "general.quantization_version"));
+	for (size_t k = 0; k < gguf_n_kv(rf); k++) {
+		const uint8_t *a, *b;
+		size_t la, lb;
+		cr_assert(eq(int, gguf_kv_raw(rf, (int64_t)k, &a, &la), 0));
+		cr_assert(eq(int, gguf_kv_raw(rq, (int64_t)k, &b, &lb), 0));
+		if (strcmp(gguf_kv_key(rf, (int64_t)k), "general.file_type") != 0)
+			cr_expect(la == lb && memcmp(a, b, la) == 0, "KV %s differs",
+				  gguf_kv_key(rf, (int64_t)k));
+	}
+	size_t n_tern = 0;
+	for (size_t i = 0; i < gguf_n_tensors(rf); i++) {
+		const struct gguf_tensor *a = gguf_tensor(rf, i), *b = gguf_tensor(rq, i);
+		cr_assert(eq(str, (char *)a->name, (char *)b->name));
+		const float *x = (const float *)a->data;
+		uint64_t n = a->nbytes / 4, K = a->ne[0];
+		if (b->type == GGUF_TYPE_F32) {
+			cr_expect(eq(int, memcmp(a->data, b->data, a->nbytes), 0), "%s", a->name);
+			continue;
+		}
+		if (b->type == GGUF_TYPE_F16) {
+			for (uint64_t j = 0; j < n; j++) {
+				uint16_t h;
+				memcpy(&h, b->data + 2 * j, 2);
+				cr_assert(eq(u16, h, bn_f32_to_f16(x[j])), "%s", a->name);
+			}
+			continue;
+		}
+		cr_assert(eq(u32, b->type, ternary_type), "%s", a->name);
+		n_tern++;
+		float *y = malloc(n * sizeof *y);
+		if (b->type == GGUF_TYPE_I2_S) {
+			i2s_dequantize_ref(b->data, n, y);
+			for (uint64_t j = 0; j < n; j++)
+				cr_assert(eq(flt, y[j], x[j] == 0 ? 0.0f : x[j]), "%s[%llu]", a->name,
+					  (unsigned long long)j);
+		} else {
+			if (b->type == GGUF_TYPE_TQ1_0)
+				dequantize_tq1_ref((const struct tq1_block *)b->data, n, y);
+			else
+				dequantize_tq2_ref((const struct tq2_block *)b->data, n, y);
+			for (uint64_t j0 = 0; j0 < n; j0 += 256) {
+				float m = 0;
+				for (uint64_t j = j0; j < j0 + 256; j++)
+					m = fmaxf(m, fabsf(x[j]));
+				float d = bn_f16_to_f32(bn_f32_to_f16(m));
+				for (uint64_t j = j0; j < j0 + 256; j++) {
+					float want = x[j] == 0 ? 0.0f : x[j] > 0 ? d : -d;
+					cr_assert(eq(flt, y[j], want), "%s[%llu]", a->name,
+						  (unsigned long long)j);
+				}
+			}
+		}
+		(void)K;
+		free(y);
+	}
+	cr_expect(gt(sz, n_tern, 0));
+	gguf_close(rf);
+	gguf_close(rq);
+}
+
+Test(gguf_convert_direct, i2_s_tq1_0_and_tq2_0_decode_to_the_f32_values)
+{
+	const char *args[] = { "--seed", "9", "--shards", "2", NULL };
+	char *dl = gen("direct_values_llama", "tiny-llama", "tiny-llama", args);
+	char *db = gen("direct_values_bitnet", "tiny", "tiny", args);
+	const char *const dirs[2] = { dl, db };
+	static const struct {
+		const char *name;
+		uint32_t type;
+	} ty[] = { { "i2_s", GGUF_TYPE_I2_S }, { "tq1_0", GGUF_TYPE_TQ1_0 }, { "tq2_0", GGUF_TYPE_TQ2_0 } };
+	for (int m = 0; m < 2; m++) {
+		char *f = convert_ok(dirs[m], "f32.gguf", NULL);
+		for (size_t t = 0; t < 3; t++) {
+			const char *a[] = { "--outtype", ty[t].name, NULL };
+			char file[32];
+			snprintf(file, sizeof file, "%s.gguf", ty[t].name);
+			char *q = convert_ok(dirs[m], file, a);
+			check_direct(f, q, ty[t].type);
+			free(q);
+		}
+		free(f);
+	}
+	free(dl);
+	free(db);
+}
+
+/* A one-layer checkpoint written here: `arch` with hidden `hid`, intermediate `inter`, `heads` heads of
+ * 64, f32 LCG values (not ternary), the §13.1 tokenizer (vocab 300). */
+static char *make_ckpt(const char *test, const char *name, const char *arch, unsigned hid,
+		       unsigned inter, unsigned heads)
+{
+	char tvt[128];
+	snprintf(tvt, sizeof tvt, "%s_tok", test);
+	char *tv = gen(tvt, "tv-f32", "tv-f32", NULL);
+	char *dir = tu_mkdtemp(test);
+	char *d = bn_path_join(dir, name);
+	struct bn_err e = { 0 };
+	cr_assert(eq(int, bn_mkdir_p(d, &e), 0));
+	bool bitnet = strcmp(arch, "LlamaForCausalLM") != 0;
+	struct st_entry ent[16];
+	size_t n = 0;
+#define ADD(nm, a, b) ent[n++] = (struct st_entry){ .name = nm, .dtype = ST_F32, \
+						    .n_dims = (b) ? 2 : 1, .shape = { a, b } }
+	ADD("model.embed_tokens.weight", 300, hid);
+	ADD("model.norm.weight", hid, 0);
+	ADD("model.layers.0.input_layernorm.weight", hid, 0);
+	ADD("model.layers.0.post_attention_layernorm.weight", hid, 0);
+	if (bitnet) {
+		ADD("model.layers.0.self_attn.inner_attn_ln.weight", hid, 0);
+		ADD("model.layers.0.mlp.ffn_layernorm.weight", inter, 0);
+	}
+	ADD("model.layers.0.self_attn.q_proj.weight", hid, hid);
+	ADD("model.layers.0.self_attn.k_proj.weight", hid, hid);
+	ADD("model.layers.0.self_attn.v_proj.weight", hid, hid);
+	ADD("model.layers.0.self_attn.o_proj.weight", hid, hid);
+	ADD("model.layers.0.mlp.gate_proj.weight", inter, hid);
+	ADD("model.layers.0.mlp.up_proj.weight", inter, hid);
+	ADD("model.layers.0.mlp.down_proj.weight", hid, inter);
+#undef ADD
+	size_t perm[16], hl;
+	uint8_t *hdr;
+	uint64_t dl;
+	cr_assert(eq(int, st_header_build(ent, n, ST_LAYOUT_NAME, NULL, perm, &hdr, &hl, &dl, &e), 0),
+		  "%s", e.msg);
+	char *p = bn_path_join(d, "model.safetensors");
+	FILE *f = fopen(p, "wb");
+	cr_assert_not_null(f);
+	fwrite(hdr, 1, hl, f);
+	uint32_t s = 12345;
+	for (size_t i = 0; i < n; i++) {
+		const struct st_entry *t = &ent[perm[i]];
+		uint64_t cnt = t->shape[0] * (t->n_dims > 1 ? t->shape[1] : 1);
+		bool norm = t->n_dims == 1;
+		for (uint64_t j = 0; j < cnt; j++) {
+			s = s * 1664525u + 1013904223u;
+			float v = (norm ? 1.0f : 0.0f) + (float)((int)((s >> 16) % 127) - 63) / 4096.0f;
+			fwrite(&v, 4, 1, f);
+		}
+	}
+	fclose(f);
+	free(p);
+	free(hdr);
+	json_t *cfg = json_pack("{s:[s],s:i,s:i,s:i,s:i,s:i,s:f,s:i}", "architectures", arch,
+				"hidden_size", hid, "intermediate_size", inter, "num_hidden_layers", 1,
+				"num_attention_heads", heads, "num_key_value_heads", heads,
+				"rms_norm_eps", 1e-5, "vocab_size", 300);
+	p = bn_path_join(d, "config.json");
+	cr_assert(eq(int, json_dump_file(cfg, p, 0), 0));
+	json_decref(cfg);
+	free(p);
+	char cmd[8192];
+	snprintf(cmd, sizeof cmd, "cp '%s/tokenizer.model' '%s/tokenizer_config.json' '%s/'", tv, tv, d);
+	struct tu_run r = tu_sh(cmd);
+	cr_assert(eq(int, r.status, 0), "%s", r.err);
+	tu_run_free(&r);
+	free(tv);
+	free(dir);
+	return d;
+}
+
+Test(gguf_convert_direct, refuses_a_checkpoint_that_is_not_ternary_unless_forced)
+{
+	char *d = make_ckpt("direct_float_llama", "float-llama", "LlamaForCausalLM", 256, 512, 4);
+	const char *i2s[] = { "--outtype", "i2_s", NULL };
+	const char *tq2[] = { "--outtype", "tq2_0", NULL };
+	expect_refusal(d, "not a 1.58-bit checkpoint", i2s);
+	expect_refusal(d, "not a 1.58-bit checkpoint", tq2);
+	const char *forced[] = { "--outtype", "i2_s", "--force", NULL };
+	char *o = convert_ok(d, "forced.gguf", forced);
+	cr_expect(bn_file_exists(o));
+	free(o);
+	/* f32 is a float format: no refusal */
+	o = convert_ok(d, "f32.gguf", NULL);
+	free(o);
+	free(d);
+}
+
+Test(gguf_convert_direct, refuses_rows_the_type_cannot_pack_naming_the_tensor)
+{
+	char *d = make_ckpt("direct_k320", "k320", "BitnetForCausalLM", 256, 320, 4);
+	const char *i2s[] = { "--outtype", "i2_s", NULL };
+	const char *tq1[] = { "--outtype", "tq1_0", NULL };
+	expect_refusal(d, "blk.0.ffn_down.weight: ne[0] = 320 is not a multiple of 128", i2s);
+	expect_refusal(d, "blk.0.ffn_down.weight: ne[0] = 320 is not a multiple of 256", tq1);
+	free(d);
+}
+
+Test(gguf_convert_direct, token_embedding_is_q8_0_when_rows_are_not_256_and_f16_with_quant_embd)
+{
+	char *d = make_ckpt("direct_q8", "h384", "BitnetForCausalLM", 384, 512, 6);
+	const char *a[] = { "--outtype", "i2_s", NULL };
+	const char *b[] = { "--outtype", "i2_s", "--quant-embd", NULL };
+	char *oa = convert_ok(d, "a.gguf", a), *ob = convert_ok(d, "b.gguf", b);
+	char *of = convert_ok(d, "f.gguf", NULL);
+	struct bn_err e = { 0 };
+	struct gguf_reader *ra = gguf_open(oa, &e), *rb = gguf_open(ob, &e);
+	cr_assert(ra && rb, "%s", e.msg);
+	const struct gguf_tensor *ta = gguf_tensor(ra, (size_t)gguf_find_tensor(ra, "token_embd.weight"));
+	const struct gguf_tensor *tb = gguf_tensor(rb, (size_t)gguf_find_tensor(rb, "token_embd.weight"));
+	cr_expect(eq(u32, ta->type, GGUF_TYPE_Q8_0));
+	cr_expect(eq(u32, tb->type, GGUF_TYPE_F16));
+	gguf_close(ra);
+	gguf_close(rb);
+	check_direct(of, ob, GGUF_TYPE_I2_S);
+	free(oa);
+	free(ob);
+	free(of);
+	free(d);
+}
+
+Test(gguf_convert_direct, make_direct_1_builds_the_final_file_straight_from_the_checkpoint)
+{
+	char *dir = tu_mkdtemp("direct_make");
+	char *root = tu_root("");
+	char cmd[8192];
+	snprintf(cmd, sizeof cmd, "make -s -C '%s' MODEL=tiny MODEL_DIR='%s/tiny' LOG_DIR='%s/logs' "
+		 "DIRECT=1 convert", root, dir, dir);
+	struct tu_run r = tu_sh(cmd);
+	cr_assert(eq(int, r.status, 0), "%s%s", r.out, r.err);
+	tu_run_free(&r);
+	char *fin = bn_path_join(dir, "tiny/ggml-model-i2_s.gguf");
+	char *f32 = bn_path_join(dir, "tiny/ggml-model-f32.gguf");
+	cr_expect(bn_file_exists(fin));
+	cr_expect(bn_file_exists(f32) == false);
+	char *tiny = bn_path_join(dir, "tiny");
+	const char *a[] = { "--outtype", "i2_s", NULL };
+	char *mine = convert_ok(tiny, "mine.gguf", a);
+	char h1[65], h2[65];
+	cr_assert(eq(int, tu_sha256_file(fin, h1), 0));
+	cr_assert(eq(int, tu_sha256_file(mine, h2), 0));
+	cr_expect(eq(str, h1, h2));
+	snprintf(cmd, sizeof cmd, "make -s -q -C '%s' MODEL=tiny MODEL_DIR='%s/tiny' LOG_DIR='%s/logs' "
+		 "DIRECT=1 convert", root, dir, dir);
+	r = tu_sh(cmd);
+	cr_expect(eq(int, r.status, 0), "a second make is not a no-op: %s%s", r.out, r.err);
+	tu_run_free(&r);
+	free(fin);
+	free(f32);
+	free(tiny);
+	free(mine);
+	free(root);
+	free(dir);
 }

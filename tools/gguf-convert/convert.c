@@ -277,7 +277,8 @@ static int stream_tensor(struct run *R, const struct cv_outtype *ot, const struc
 		return rc;
 	if ((rc = plan_chunks(R, err)))
 		goto out;
-	R->check_tern = ot->ternary && t->role == CV_PROJ && !R->o->force;
+	/* an encoder that scans checks its input itself */
+	R->check_tern = ot->ternary && t->role == CV_PROJ && !R->o->force && !R->enc.scan;
 	if (R->enc.scan || R->check_tern) {
 		if (R->enc.scan && (rc = R->enc.scan_begin(&R->enc, R->n_chunks, err)))
 			goto out;
@@ -479,6 +480,8 @@ int cv_convert(const struct cv_opts *o, struct bn_err *err)
 	for (size_t i = 0; i < x.plan.n; i++)
 		if ((rc = o->outtype->choose(&x, &x.plan.t[i], err)))
 			goto out;
+	if (o->outtype->begin && (rc = o->outtype->begin(&x, err)))
+		goto out;
 	outfile = o->outfile ? strdup(o->outfile) : cv_default_outfile(o->model_dir, o->outtype->name);
 	if (!outfile) {
 		rc = bn_seterr(err, BN_ENOMEM, "out of memory");
@@ -556,6 +559,8 @@ int cv_convert(const struct cv_opts *o, struct bn_err *err)
 	if (o->summary)
 		summary(o->summary, &x, outfile, total, bn_now() - t0);
 out:
+	if (o->outtype->end)
+		o->outtype->end(&x);
 	gguf_writer_close(R.w);
 	cv_pool_free(R.pool);
 	if (R.slot)

@@ -22,6 +22,7 @@
 
 #include "bn_err.h"
 #include "gguf.h"
+#include "quant_plan.h"
 #include "safetensors.h"
 
 /* ---- config.json (§3) ------------------------------------------------------------------- */
@@ -163,6 +164,7 @@ struct cv_tensor {
 	/* output, filled by the output type */
 	uint32_t type;
 	uint64_t nbytes;
+	struct qp_tensor qp;             /* the quantization plan's view (direct ternary types) */
 };
 
 struct cv_plan {
@@ -224,8 +226,10 @@ struct cv_ctx; /* the run, for the hooks */
 
 /* An output type: its name (--outtype), general.file_type, and hooks.  choose() decides tensor
  * t's ggml type and byte size (filling t->type and t->nbytes) and may refuse it with its name and
- * the reason; setup() prepares the encoder for it; add_kvs() appends KVs after the tokenizer's
- * (e.g. general.quantization_version).  Adding a type (TL1, TL2) is one entry in outtype.c. */
+ * the reason; begin() (optional) runs once every tensor is chosen and may keep state in
+ * x->ot_state, which end() releases; setup() prepares the encoder for one tensor; add_kvs()
+ * appends KVs after the tokenizer's (e.g. general.quantization_version).  Adding a type (TL1,
+ * TL2) is one entry in outtype.c. */
 struct cv_outtype {
 	const char *name;
 	uint32_t file_type;
@@ -235,6 +239,8 @@ struct cv_outtype {
 	int (*setup)(const struct cv_ctx *x, const struct cv_tensor *t, struct cv_enc *e,
 		     struct bn_err *err);
 	int (*add_kvs)(const struct cv_ctx *x, struct gguf_writer *w, struct bn_err *err);
+	int (*begin)(struct cv_ctx *x, struct bn_err *err);
+	void (*end)(struct cv_ctx *x);
 };
 
 /* NULL-terminated table lookup by name (case-insensitive). */
@@ -255,7 +261,7 @@ struct cv_opts {
 	bool force;                      /* convert a non-ternary checkpoint to a ternary type */
 	const char *arch;                /* --arch for BitNet models */
 	const char *pre;                 /* --pre */
-	bool emulate_stale_tail;         /* direct I2_S: llama-quantize's stale tail bytes (§7.5) */
+	bool emulate_stale_tail;         /* direct I2_S: llama-quantize's stale padding (§7.5) */
 	FILE *summary;                   /* where the summary goes (stdout), or NULL */
 };
 
@@ -266,6 +272,7 @@ struct cv_ctx {
 	struct st_model *st;
 	struct cv_plan plan;
 	bool has_output;                 /* the model has an output (lm_head) tensor */
+	void *ot_state;                  /* the output type's, from begin() */
 };
 
 /* Converts o->model_dir to the output file.  On failure no output file is left behind. */

@@ -28,13 +28,18 @@ static void usage(FILE *f)
 	fprintf(f,
 		"                    (tl1 and tl2 are not available yet: they come with lutgen)\n"
 		"  --outfile PATH    output file (default MODEL_DIR/ggml-model-TYPE.gguf)\n"
-		"  --quant-embd      token_embd as F16 instead of F32 (f16)\n"
+		"  --quant-embd      token_embd as F16 (f16: instead of F32; i2_s, tq1_0, tq2_0: instead\n"
+		"                    of Q8_0 when its rows are not a multiple of 256, as\n"
+		"                    llama-quantize --token-embedding-type f16)\n"
 		"  --tensor-order O  order of the tensors inside each shard: lexicographic (by name,\n"
 		"                    what older Python safetensors returned; default) or offset (data\n"
 		"                    order, what the current safetensors returns)\n"
 		"  --threads N       conversion threads (default: one per CPU); the output does not\n"
 		"                    depend on N\n"
 		"  --force           convert a checkpoint that is not ternary to a ternary type anyway\n"
+		"  --emulate-stale-tail  i2_s: fill the 28 padding bytes after each I2_S scale as\n"
+		"                    llama-quantize leaves them (stale scratch bytes) instead of zeros,\n"
+		"                    for byte comparisons with the reference\n"
 		"  --arch A          GGUF architecture for BitNet models: bitnet-b1.58 (default for\n"
 		"                    hidden_act relu2, i.e. BitNet-b1.58-2B-4T: what bitnet.cpp runs\n"
 		"                    with a squared-ReLU FFN) or bitnet (default otherwise; for a relu2\n"
@@ -84,6 +89,8 @@ int main(int argc, char **argv)
 			o.quant_embd = true;
 		} else if (strcmp(a, "--force") == 0) {
 			o.force = true;
+		} else if (strcmp(a, "--emulate-stale-tail") == 0) {
+			o.emulate_stale_tail = true;
 		} else if (i + 1 >= argc) {
 			return bn_usage_error("unknown option or missing value: %s", a);
 		} else if (strcmp(a, "--outtype") == 0) {
@@ -126,6 +133,8 @@ int main(int argc, char **argv)
 				 i ? ", " : "", cv_outtype_at(i)->name);
 		return bn_usage_error("--outtype %s: unknown type; choose one of %s", outtype, list);
 	}
+	if (o.emulate_stale_tail && strcmp(o.outtype->name, "i2_s") != 0)
+		return bn_usage_error("--emulate-stale-tail is only for --outtype i2_s");
 	if (o.kernel_config && strcmp(o.outtype->name, "tl1") != 0 &&
 	    strcmp(o.outtype->name, "tl2") != 0)
 		return bn_usage_error("--kernel-config is only for --outtype tl1 and tl2");

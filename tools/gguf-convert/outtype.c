@@ -2,6 +2,7 @@
  * tensor's f32 rows are encoded (convert-quantize.md §4.3 for f32/f16).  Invariant: choose()
  * and setup() agree on type and byte count, and encode() writes exactly chunk_bytes() bytes.
  * A new type (TL1/TL2) is one table entry with its own choose/setup/add_kvs. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -104,14 +105,215 @@ static int f16_choose(const struct cv_ctx *x, struct cv_tensor *t, struct bn_err
 	return set_float(t, extra_f16 && !extra_f32 ? GGUF_TYPE_F16 : GGUF_TYPE_F32, err);
 }
 
+/* ---- direct ternary outputs: i2s-quantize's plan, straight from the checkpoint ----------------
+ * Every tensor gets the type `llama-quantize <f32 file> <TYPE> 1` would give it (quant_plan:
+ * I2_S/TQ for the projections, F16 or Q8_0 for the embedding, F32 copies for the rest), the KVs
+ * are the f32 file's with general.file_type set in place and general.quantization_version
+ * appended, so the file is byte for byte the two-step result. */
+
+static enum qp_target target_of(const struct cv_outtype *ot)
+{
+	return ot->file_type == QP_FTYPE_TQ1_0 ? QP_TQ1_0 :
+	       ot->file_type == QP_FTYPE_TQ2_0 ? QP_TQ2_0 : QP_I2_S;
+}
+
+static int direct_choose(const struct cv_ctx *x, struct cv_tensor *t, struct bn_err *err)
+{
+	const struct qp_opts qo = {
+		.target = target_of(x->o->outtype),
+		.token_embd_type = x->o->quant_embd ? GGUF_TYPE_F16 : QP_TYPE_RULE,
+		.output_type = QP_TYPE_RULE,
+	};
+	const struct qp_model qm = { .has_output = x->has_output };
+	int rc = qp_plan_tensor(&qo, &qm, t->name, GGUF_TYPE_F32, t->n_dims, t->ne, &t->qp, err);
+	if (rc)
+		return rc;
+	t->type = t->qp.out_type;
+	t->nbytes = t->qp.out_nbytes;
+	return 0;
+}
+
+/* Run state: llama-quantize's stale I2_S padding (--emulate-stale-tail), or NULL for zeros. */
+static int direct_begin(struct cv_ctx *x, struct bn_err *err)
+{
+	if (!x->o->emulate_stale_tail)
+		return 0;
+	struct qp_tensor *plan = malloc((x->plan.n ? x->plan.n : 1) * sizeof *plan);
+	if (!plan)
+		return bn_seterr(err, BN_ENOMEM, "out of memory");
+	for (size_t i = 0; i < x->plan.n; i++)
+		plan[i] = x->plan.t[i].qp;
+	x->ot_state = qp_stale_new(plan, x->plan.n);
+	free(plan);
+	return x->ot_state ? 0 : bn_seterr(err, BN_ENOMEM, "out of memory");
+}
+
+static void direct_end(struct cv_ctx *x)
+{
+	qp_stale_free(x->ot_state);
+	x->ot_state = NULL;
+}
+
+static int direct_kvs(const struct cv_ctx *x, struct gguf_writer *w, struct bn_err *err)
+{
+	(void)x;
+	return gguf_writer_add_u32(w, "general.quantization_version", GGUF_QNT_VERSION, err);
+}
+
+struct denc {
+	const struct cv_tensor *t;
+	size_t index;                 /* in the plan, for the stale padding */
+	struct qp_stale *stale;
+	bool check;                   /* ternary target: refuse non-ternary input */
+	bool force;
+	const char *type_name;
+	struct qp_stats *part;        /* per scan chunk */
+	struct qp_stats all;
+	int nonfinite;                /* set by encode() when it sees NaN or infinity */
+};
+
+static uint64_t direct_bytes(const struct cv_enc *e, uint64_t r0, uint64_t nr)
+{
+	(void)r0;
+	const struct denc *d = e->state;
+	return qp_rows_nbytes(d->t->type, d->t->cols, nr);
+}
+
+static void direct_encode(const struct cv_enc *e, const float *x, uint64_t r0, uint64_t nr,
+			  uint8_t *dst)
+{
+	struct denc *d = e->state;
+	const struct cv_tensor *t = d->t;
+	if (!e->scan) { /* the scan checks these; here, as llama-quantize, refuse NaN and Inf */
+		for (uint64_t i = 0; i < nr * t->cols; i++)
+			if (!isfinite(x[i])) {
+				__atomic_store_n(&d->nonfinite, 1, __ATOMIC_RELAXED);
+				break;
+			}
+	}
+	qp_encode_rows(t->type, x, t->cols, (size_t)nr, d->all.absmax, dst);
+	if (d->stale)
+		qp_stale_feed(d->stale, d->index, qp_rows_nbytes(t->type, t->cols, r0), dst,
+			      (size_t)qp_rows_nbytes(t->type, t->cols, nr));
+}
+
+static int direct_scan_begin(struct cv_enc *e, size_t n_chunks, struct bn_err *err)
+{
+	struct denc *d = e->state;
+	free(d->part);
+	if (!(d->part = malloc((n_chunks ? n_chunks : 1) * sizeof *d->part)))
+		return bn_seterr(err, BN_ENOMEM, "out of memory");
+	for (size_t i = 0; i < n_chunks; i++)
+		qp_stats_init(&d->part[i]);
+	d->all.absmax = (double)n_chunks; /* the count until scan_done */
+	return 0;
+}
+
+static void direct_scan_chunk(struct cv_enc *e, const float *x, uint64_t r0, uint64_t nr,
+			      size_t chunk)
+{
+	struct denc *d = e->state;
+	qp_stats_add(&d->part[chunk], x, (size_t)(nr * d->t->cols), r0 * d->t->cols);
+}
+
+static int direct_scan_done(struct cv_enc *e, struct bn_err *err)
+{
+	struct denc *d = e->state;
+	size_t n = (size_t)d->all.absmax;
+	qp_stats_init(&d->all);
+	for (size_t i = 0; i < n; i++)
+		qp_stats_merge(&d->all, &d->part[i]);
+	const struct cv_tensor *t = d->t;
+	if (d->all.n_nonfinite)
+		return bn_seterr(err, BN_EFORMAT, "%s: %s holds %llu NaN or infinite values (the "
+				 "first, %g, at element %llu)", t->name, t->src->name,
+				 (unsigned long long)d->all.n_nonfinite, (double)d->all.first_bad_value,
+				 (unsigned long long)d->all.first_nonfinite);
+	if (d->check && !d->force && !qp_stats_ternary(&d->all, t->type))
+		return bn_seterr(err, BN_EUNSUPPORTED, "%s: not a 1.58-bit checkpoint: %s is not "
+				 "ternary (nonzero magnitudes from %g to %g), so %s would destroy it; "
+				 "use --force to convert anyway", t->name, t->src->name,
+				 (double)d->all.min_nonzero, d->all.absmax, d->type_name);
+	return 0;
+}
+
+static int direct_trailer(struct cv_enc *e, struct gguf_writer *w, struct bn_err *err)
+{
+	struct denc *d = e->state;
+	const struct cv_tensor *t = d->t;
+	if (d->nonfinite)
+		return bn_seterr(err, BN_EFORMAT, "%s: %s holds NaN or infinite values", t->name,
+				 t->src->name);
+	if (t->type != GGUF_TYPE_I2_S)
+		return 0;
+	uint8_t tail[32];
+	qp_i2s_tail((float)d->all.absmax, d->stale ? qp_stale_pad(d->stale, d->index) : NULL,
+		    tail);
+	if (d->stale)
+		qp_stale_feed(d->stale, d->index, t->n / 4, tail, 4);
+	return gguf_writer_write(w, tail, sizeof tail, err);
+}
+
+static void direct_fini(struct cv_enc *e)
+{
+	struct denc *d = e->state;
+	if (d)
+		free(d->part);
+	free(d);
+	e->state = NULL;
+}
+
+static int direct_setup(const struct cv_ctx *x, const struct cv_tensor *t, struct cv_enc *e,
+			struct bn_err *err)
+{
+	struct denc *d = calloc(1, sizeof *d);
+	if (!d)
+		return bn_seterr(err, BN_ENOMEM, "out of memory");
+	d->t = t;
+	d->index = (size_t)(t - x->plan.t);
+	d->stale = x->ot_state;
+	d->force = x->o->force;
+	d->type_name = x->o->outtype->name;
+	bool ternary = t->type == GGUF_TYPE_I2_S || t->type == GGUF_TYPE_TQ1_0 ||
+		       t->type == GGUF_TYPE_TQ2_0;
+	d->check = ternary;
+	qp_stats_init(&d->all);
+	memset(e, 0, sizeof *e);
+	e->type = t->type;
+	e->nbytes = t->nbytes;
+	e->row_align = 1;
+	e->state = d;
+	e->chunk_bytes = direct_bytes;
+	e->encode = direct_encode;
+	e->trailer = direct_trailer;
+	e->fini = direct_fini;
+	if (ternary) { /* the I2_S scale is max |x| over the whole tensor: a pass first */
+		e->scan = true;
+		e->scan_begin = direct_scan_begin;
+		e->scan_chunk = direct_scan_chunk;
+		e->scan_done = direct_scan_done;
+	}
+	return 0;
+}
+
 /* ---- the table ------------------------------------------------------------------------------- */
 
 static const struct cv_outtype types[] = {
 	{ "f32", GGUF_FTYPE_ALL_F32, false,
-	  "every tensor F32 (what setup_env.py quantizes from)", f32_choose, float_setup, NULL },
+	  "every tensor F32 (what setup_env.py quantizes from)", f32_choose, float_setup, NULL,
+	  NULL, NULL },
 	{ "f16", GGUF_FTYPE_MOSTLY_F16, false,
 	  "2-D weights F16; norms, 1-D tensors and token_embd (unless --quant-embd) F32",
-	  f16_choose, float_setup, NULL },
+	  f16_choose, float_setup, NULL, NULL, NULL },
+	{ "i2_s", QP_FTYPE_I2_S, true,
+	  "bitnet.cpp's 2-bit ternary; what the f32 file + i2s-quantize (llama-quantize) give",
+	  direct_choose, direct_setup, direct_kvs, direct_begin, direct_end },
+	{ "tq1_0", QP_FTYPE_TQ1_0, true,
+	  "mainline llama.cpp's 1.69-bit ternary; the f32 file + i2s-quantize --type tq1_0",
+	  direct_choose, direct_setup, direct_kvs, direct_begin, direct_end },
+	{ "tq2_0", QP_FTYPE_TQ2_0, true,
+	  "mainline llama.cpp's 2.06-bit ternary; the f32 file + i2s-quantize --type tq2_0",
+	  direct_choose, direct_setup, direct_kvs, direct_begin, direct_end },
 };
 
 const struct cv_outtype *cv_outtype_find(const char *name)
