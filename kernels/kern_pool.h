@@ -1,5 +1,5 @@
-/* The thread pool behind kern_parallel (kernels.h): n threads including the caller, one task at
- * a time.  Internal to the kernel library. */
+/* The thread pool behind kern_parallel (kernels.h): n threads including the caller share the
+ * chunks of one task at a time.  Internal to the kernel library. */
 #ifndef KERN_POOL_H
 #define KERN_POOL_H
 
@@ -12,7 +12,9 @@ struct kern_pool;
 struct kern_pool *kern_pool_new(unsigned n);
 void kern_pool_free(struct kern_pool *p);
 unsigned kern_pool_size(const struct kern_pool *p);
-/* fn(arg, ith, n) on every thread; returns when all have finished. */
-void kern_pool_run(struct kern_pool *p, kern_task_fn fn, void *arg);
+typedef kern_task_fn kern_chunk_fn;
+/* fn(arg, i, nchunks) once for every chunk i, on whichever threads claim it; returns when all
+ * chunks are done (see kern_parallel_chunks). */
+void kern_pool_run(struct kern_pool *p, unsigned nchunks, kern_chunk_fn fn, void *arg);
 
 #endif

@@ -371,9 +371,14 @@ unsigned kern_threads(const struct kern_ctx *ctx)
 	return kern_pool_size(ctx->pool);
 }
 
+void kern_parallel_chunks(struct kern_ctx *ctx, unsigned nchunks, kern_task_fn fn, void *arg)
+{
+	kern_pool_run(ctx->pool, nchunks, fn, arg);
+}
+
 void kern_parallel(struct kern_ctx *ctx, kern_task_fn fn, void *arg)
 {
-	kern_pool_run(ctx->pool, fn, arg);
+	kern_pool_run(ctx->pool, kern_pool_size(ctx->pool), fn, arg);
 }
 
 int kern_require_cpu(const struct kern_ctx *ctx, uint32_t needs, const char *what, struct bn_err *err)
@@ -449,15 +454,15 @@ struct quant_task {
 	struct q8k_block *q8k;
 };
 
-static void quant_rows(void *arg, unsigned ith, unsigned nth)
+/* chunk j: token j */
+static void quant_row(void *arg, unsigned j, unsigned n)
 {
 	struct quant_task *t = arg;
-	for (size_t j = ith; j < t->n; j += nth) {
-		if (t->type == KERN_W_I2S)
-			t->set->quantize_i8s(t->x + j * t->ldx, t->k, t->q + j * t->k, &t->scale[j], &t->sum[j]);
-		else
-			t->set->quantize_q8k(t->x + j * t->ldx, t->k, t->q8k + j * (t->k / QK_K));
-	}
+	(void)n;
+	if (t->type == KERN_W_I2S)
+		t->set->quantize_i8s(t->x + j * t->ldx, t->k, t->q + j * t->k, &t->scale[j], &t->sum[j]);
+	else
+		t->set->quantize_q8k(t->x + j * t->ldx, t->k, t->q8k + j * (t->k / QK_K));
 }
 
 int kern_quantize(struct kern_ctx *ctx, enum kern_wtype type, size_t k, const float *x, size_t n,
@@ -486,9 +491,9 @@ int kern_quantize(struct kern_ctx *ctx, enum kern_wtype type, size_t k, const fl
 		out->q8k = t.q8k;
 	}
 	if (n == 1)
-		quant_rows(&t, 0, 1);
+		quant_row(&t, 0, 1);
 	else
-		kern_parallel(ctx, quant_rows, &t);
+		kern_parallel_chunks(ctx, (unsigned)n, quant_row, &t);
 	return 0;
 }
 
@@ -498,19 +503,16 @@ struct mm_task {
 	const struct kern_acts *a;
 	float *y;
 	size_t ldy;
+	size_t rows; /* per chunk, a multiple of 16 so that chunks never share an output line */
 };
 
-static void mm_rows(void *arg, unsigned ith, unsigned nth)
+/* chunk i: rows [i·rows, (i+1)·rows) for every token */
+static void mm_chunk(void *arg, unsigned i, unsigned n)
 {
 	struct mm_task *t = arg;
 	size_t m = t->w->m, k = t->w->k;
-	/* contiguous row ranges, multiples of 16 rows so that threads never share an output line */
-	size_t per = (m + nth - 1) / nth;
-	per = (per + 15) & ~(size_t)15;
-	size_t r0 = per * ith;
-	if (r0 >= m)
-		return;
-	size_t r1 = r0 + per < m ? r0 + per : m;
+	size_t r0 = t->rows * i, r1 = r0 + t->rows < m ? r0 + t->rows : m;
+	(void)n;
 	switch (t->w->type) {
 	case KERN_W_I2S:
 		t->set->gemm_i2s(k, (const uint8_t *)t->w->data + r0 * (k / 4), r1 - r0, t->w->scale, &t->a->i8s,
@@ -537,11 +539,12 @@ int kern_matmul_q(struct kern_ctx *ctx, const struct kern_weight *w, const struc
 				 wtype_name(a->type), a->k, wtype_name(w->type), w->k);
 	if (a->n > 1 && ldy < w->m)
 		return bn_seterr(err, BN_EINVAL, "matmul: output stride %zu < %zu rows", ldy, w->m);
-	struct mm_task t = { ctx->set, w, a, y, ldy };
-	if (w->m < 32)
-		mm_rows(&t, 0, 1);
-	else
-		kern_parallel(ctx, mm_rows, &t);
+	/* about four chunks per thread, so that a thread the OS is slow to run costs little */
+	size_t want = (size_t)kern_pool_size(ctx->pool) * 4;
+	size_t rows = (w->m + want - 1) / want;
+	rows = (rows + 15) & ~(size_t)15;
+	struct mm_task t = { ctx->set, w, a, y, ldy, rows };
+	kern_parallel_chunks(ctx, (unsigned)((w->m + rows - 1) / rows), mm_chunk, &t);
 	return 0;
 }
 

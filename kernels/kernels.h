@@ -99,9 +99,14 @@ const struct kern_set *kern_selected(const struct kern_ctx *ctx);
 const struct kern_cpu *kern_ctx_cpu(const struct kern_ctx *ctx);
 unsigned kern_threads(const struct kern_ctx *ctx);
 
-/* Runs fn(arg, ith, nth) on every thread of the pool (ith 0 is the caller) and returns when all
- * are done.  Not reentrant: one kern_parallel at a time per context. */
-typedef void (*kern_task_fn)(void *arg, unsigned ith, unsigned nth);
+/* Work for the pool: fn(arg, i, n) is called exactly once for every i in [0, n), on any of the
+ * pool's threads (the caller is one of them), possibly several i on one thread; the call returns
+ * when all are done.  Threads that the OS has not scheduled yet simply get fewer chunks, so split
+ * work into more chunks than threads when it is large.  Not reentrant: one call at a time per
+ * context, and fn must not wait for other chunks. */
+typedef void (*kern_task_fn)(void *arg, unsigned i, unsigned n);
+void kern_parallel_chunks(struct kern_ctx *ctx, unsigned nchunks, kern_task_fn fn, void *arg);
+/* kern_parallel_chunks with one chunk per thread (n = kern_threads(ctx)). */
 void kern_parallel(struct kern_ctx *ctx, kern_task_fn fn, void *arg);
 
 /* For formats implemented outside this library (lutgen's TL1/TL2 kernels): fails with a message

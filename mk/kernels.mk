@@ -86,3 +86,13 @@ A64_OBJS := $(call a64-obj,$(A64_SRCS) $(A64_NEON_SRCS) $(A64_DOT_SRCS) kernels/
 $(call stamped,$(A64)/kernels-check,$(A64_OBJS),,$(AARCH64_CC) -static -o $(A64)/kernels-check.tmp $(A64_OBJS) -lm -lpthread && mv $(A64)/kernels-check.tmp $(A64)/kernels-check,--log $(LOG_DIR)/compile.log --title '  LD      $(A64)/kernels-check')
 -include $(A64_OBJS:.o=.d)
 TEST_DEPS += $(A64)/kernels-check
+
+# ---- bench-kernels: read bandwidth, then I2_S GEMV hot/cold and 64-token GEMM per model shape
+# and TQ GEMV, each with anchors.md's reference figure and the bandwidth floor as ratios ---------
+## bench-kernels: kernel speed vs the reference kernels (anchors.md) and this machine's bandwidth floor
+.PHONY: bench-kernels
+bench-kernels: $(BIN)/bitnet-kernels
+	@mkdir -p $(LOG_DIR)
+	@echo '>>> bench kernels (about 2 minutes; output also in $(LOG_DIR)/bench-kernels.log)'
+	$(Q)$(BIN)/bitnet-kernels --bench | tee $(LOG_DIR)/bench-kernels.log.tmp && mv $(LOG_DIR)/bench-kernels.log.tmp $(LOG_DIR)/bench-kernels.log
+BENCH_TARGETS += bench-kernels

@@ -138,11 +138,12 @@ static void probe(void *arg, unsigned ith, unsigned nth)
 {
 	struct pool_probe *p = arg;
 	atomic_fetch_add(&p->calls, 1);
-	atomic_fetch_or(&p->mask, 1u << ith);
+	if (ith < 32)
+		atomic_fetch_or(&p->mask, 1u << ith);
 	(void)nth;
 }
 
-Test(kernel_pool, runs_each_thread_once_per_task)
+Test(kernel_pool, runs_every_chunk_exactly_once)
 {
 	struct kern_ctx *ctx;
 	struct bn_err err = { 0 };
@@ -155,6 +156,14 @@ Test(kernel_pool, runs_each_thread_once_per_task)
 		kern_parallel(ctx, probe, &p);
 		cr_assert(eq(u32, atomic_load(&p.calls), 4));
 		cr_assert(eq(u32, atomic_load(&p.mask), 0xf));
+	}
+	for (unsigned n = 1; n < 40; n++) {
+		struct pool_probe p;
+		atomic_init(&p.calls, 0);
+		atomic_init(&p.mask, 0);
+		kern_parallel_chunks(ctx, n, probe, &p);
+		cr_assert(eq(u32, atomic_load(&p.calls), n));
+		cr_assert(eq(u32, atomic_load(&p.mask), n == 32 ? 0xffffffffu : n > 32 ? 0xffffffffu : (1u << n) - 1));
 	}
 	kern_close(ctx);
 }
