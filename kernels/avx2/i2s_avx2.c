@@ -101,12 +101,17 @@ void gemm_i2s_q8_avx2(size_t k, const uint8_t *w, size_t nrows, float wscale, co
 	for (size_t p0 = 0; p0 < nrows; p0 += panel) {
 		size_t p1 = p0 + panel < nrows ? p0 + panel : nrows;
 		size_t c = 0;
-		for (; c + 2 <= ncols; c += 2) {
+		/* GEMM: one row's codes serve four tokens */
+		for (; c + 4 <= ncols; c += 4)
+			for (size_t r = p0; r < p1; r++)
+				tile_out(k, w, r, c, wscale, a, y, ldy, 1, 4);
+		if (c + 2 <= ncols) {
 			size_t r = p0;
 			for (; r + 2 <= p1; r += 2)
 				tile_out(k, w, r, c, wscale, a, y, ldy, 2, 2);
 			if (r < p1)
 				tile_out(k, w, r, c, wscale, a, y, ldy, 1, 2);
+			c += 2;
 		}
 		if (c < ncols) {
 			size_t r = p0;
