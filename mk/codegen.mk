@@ -1,12 +1,16 @@
-# The codegen step (setup_env's gen_code): for QUANT=tl1/tl2, lutgen writes the model's LUT
-# kernels and tile parameters into GEN_DIR from the checkpoint's config.json, write-if-changed, so
-# regenerating identical kernels recompiles nothing.  PRETUNED=1 takes tuned parameters from
-# presets/local/MODEL.ini (make tune) or else presets/MODEL.ini.  ARCH= picks the target:
-# QUANT=tl1 needs ARCH=arm64, tl2 ARCH=x86_64; generating for the other architecture works on any
-# host, compiling the kernels (the compile step's lut_kernels.o) only on a matching one.
+# The codegen and TL convert steps (setup_env's gen_code and its tl1/tl2 conversion): for
+# QUANT=tl1/tl2, lutgen writes the model's LUT kernels and tile parameters into GEN_DIR from the
+# checkpoint's config.json, write-if-changed, so regenerating identical kernels recompiles
+# nothing; gguf-convert then packs the model with that kernel_config.ini (convert_to_tl.log).
+# PRETUNED=1 takes tuned parameters from presets/local/MODEL.ini (make tune) or else
+# presets/MODEL.ini.  ARCH= picks the target: QUANT=tl1 needs ARCH=arm64, tl2 ARCH=x86_64;
+# generating and converting for the other architecture works on any host, compiling the kernels
+# (the compile step's lut_kernels.o) only on a matching one.
 # Also `make tune`: measures candidate parameters for the model's shapes on this CPU.
 
+# (A preset whose repo ships only a final GGUF, gguf_file, has no checkpoint to generate from.)
 ifneq ($(filter tl1 tl2,$(QUANT)),)
+ifeq ($(gguf_file),)
 LUT_HEADER := $(GEN_DIR)/bitnet-lut-kernels.h
 LUT_KERNEL_CONFIG := $(GEN_DIR)/kernel_config.ini
 LUT_CONFIG_JSON := $(MODEL_DIR)/config.json
@@ -33,6 +37,13 @@ LUT_GEN_CFLAGS_tl2 := -mavx2
 ifeq ($(ARCH),$(HOST_ARCH))
 $(call stamped,$(LUT_KERNELS_OBJ),kernels/lut/lut_generated.c $(LUT_HEADER) kernels/lut/lut.h tools/common/lut_params.h tools/common/bn_err.h,,$(CC) $(BASE_CFLAGS) -ffp-contract=off $(LUT_GEN_CFLAGS_$(QUANT)) -I$(GEN_DIR) -c kernels/lut/lut_generated.c -o $(LUT_KERNELS_OBJ).tmp && mv $(LUT_KERNELS_OBJ).tmp $(LUT_KERNELS_OBJ),--log $(LOG_DIR)/compile.log --title '  CC      $(LUT_KERNELS_OBJ)')
 COMPILE_TARGETS += $(LUT_KERNELS_OBJ) $(LIBDIR)/liblut.a
+endif
+
+# The TL model step (setup_env's convert for tl1/tl2): the checkpoint packed with the very
+# kernel_config.ini the kernels were generated from, which the GGUF also records
+# (bitmake.lut.kernel_config) so that the runtime refuses kernels generated otherwise.
+$(call stamped,$(GGUF_FINAL),$(CHECKPOINT) $(BIN)/gguf-convert $(LUT_KERNEL_CONFIG),,$(BIN)/gguf-convert $(MODEL_DIR) --outtype $(QUANT) $(if $(filter 1,$(QUANT_EMBD)),--quant-embd) --kernel-config $(LUT_KERNEL_CONFIG) --outfile $(GGUF_FINAL),--log $(LOG_DIR)/convert_to_tl.log $(call step-title,convert))
+CONVERT_TARGETS += $(GGUF_FINAL)
 endif
 endif
 

@@ -19,10 +19,10 @@ $(call add-lib,lut,$(LUT_RT_SRCS))
 # reference) and tests/lut/ggml_harness.c (the bitnet.cpp drop-in mode, driven as ggml.c does).
 LUT_TEST_DIR := $(BUILD)/tests/lut
 LUT_HARNESS_SRCS := tools/common/lut_params.c tools/common/lut_pack.c tools/common/bn_err.c \
-	tools/common/bn_util.c $(LUT_RT_SRCS)
+	tools/common/bn_util.c tools/common/gguf.c tools/common/bn_file.c $(LUT_RT_SRCS)
 LUT_HARNESS_DEPS := $(LUT_HARNESS_SRCS) tests/lut/harness_util.h tests/lut/mock/ggml-bitnet.h \
 	kernels/lut/lut.h tools/common/lut_params.h tools/common/lut_pack.h tools/common/bn_err.h \
-	tools/common/bn_util.h
+	tools/common/bn_util.h tools/common/gguf.h tools/common/bn_file.h
 LUT_INC := -D_GNU_SOURCE -Itools/common -Ikernels -Itests/lut
 # gcc's -Wformat-truncation flags a shared helper (bn_err.c) at -O2; clang does not know the flag.
 LUT_GCC_QUIET := -Wno-format-truncation

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 
+#include "gguf.h"
+#include "lut_params.h"
 #include "test_util.h"
 
 static struct tu_run make_in(const char *dir, const char *model, const char *args)
@@ -141,5 +143,47 @@ Test(lut_codegen, compile_builds_the_generated_kernels_on_a_matching_host)
 	cr_expect(ne(ptr, strstr(r.out, " lut_generated_kernels\n"), NULL), "%s", r.out);
 	cr_expect(eq(ptr, strstr(r.out, " U lut_generated_kernels\n"), NULL), "%s", r.out);
 	tu_run_free(&r);
+	free(dir);
+}
+
+Test(lut_codegen, the_tl_model_step_packs_with_the_generated_kernel_config)
+{
+	if (!host_is_x86())
+		cr_skip("QUANT=tl2 is the x86_64 quant type");
+	char *dir = tu_mkdtemp("lut_codegen_model");
+	struct tu_run r = make_in(dir, "tiny", "QUANT=tl2");
+	cr_assert(eq(int, r.status, 0), "%s%s", r.out, r.err);
+	cr_expect(ne(ptr, strstr(r.out, ">>> tiny convert"), NULL), "%s", r.out);
+	tu_run_free(&r);
+	char *log = read_in(dir, "logs/convert_to_tl.log");
+	cr_assert(ne(ptr, log, NULL));
+	cr_expect(ne(ptr, strstr(log, "TL2       28 tensors"), NULL), "%s", log);
+	/* every shape the model records was packed with the generated parameters */
+	char *ini = read_in(dir, "gen/kernel_config.ini");
+	char path[4200];
+	snprintf(path, sizeof path, "%s/tiny/ggml-model-tl2.gguf", dir);
+	struct bn_err err = { 0 };
+	struct gguf_reader *g = gguf_open(path, &err);
+	cr_assert(ne(ptr, g, NULL), "%s", err.msg);
+	struct gguf_str s;
+	cr_assert(eq(int, gguf_get_str(g, gguf_find_key(g, LUT_GGUF_KERNEL_CONFIG), &s, &err), 0), "%s", err.msg);
+	char *kv = strndup(s.data, s.len);
+	int sections = 0;
+	for (char *p = strstr(kv, "\nm = "); p; p = strstr(p + 1, "\nm = ")) {
+		char *end = strstr(p, "\n\n");
+		cr_assert(ne(ptr, end, NULL));
+		char *one = strndup(p, (size_t)(end - p));
+		cr_expect(ne(ptr, strstr(ini, one), NULL), "%s not in %s", one, ini);
+		free(one);
+		sections++;
+	}
+	cr_expect(eq(int, sections, 4), "%s", kv);
+	free(kv);
+	gguf_close(g);
+	r = make_in(dir, "tiny", "QUANT=tl2 V=2");
+	cr_expect(eq(str, r.out, ""), "a second make ran: %s", r.out);
+	tu_run_free(&r);
+	free(ini);
+	free(log);
 	free(dir);
 }

@@ -4,11 +4,16 @@
  *   harness [--batches 1,3,8,9,64] [--adv-batches 1,9] [--seed N]
  *       -> one "ok"/"MISMATCH" line per case; exit 0 iff all ok, 77 if the CPU lacks the ISA
  *   harness --vectors DIR                 -> lut-kernels.md §8.3 inputs: DIR/MxK.{packed,lut0,out}
+ *   harness --gguf FILE                   -> every TL tensor of a converted GGUF through lut_gemm,
+ *       after checking the file's bitmake.lut.kernel_config against these kernels (exit 3 and
+ *       "REFUSED <why>" when they differ), as an engine loading the model would
  * Built by mk/lutgen.mk with -I<dir of the generated header>; run by tests/unit/lut_kernels_test.c
  * (TL1 under qemu-aarch64). */
 #include "bitnet-lut-kernels.h"
 
 #include "harness_util.h"
+
+#include "gguf.h"
 
 /* Random data runs at every batch size; the adversarial patterns (whose point is the block
  * sums, not the batching) at adv_batches, which keeps the qemu runs short. */
@@ -148,6 +153,89 @@ static int vectors(const char *dir)
 	return 0;
 }
 
+/* The engine's path for a TL model file. */
+static int run_gguf(const char *path)
+{
+	const struct lut_kernels *ks = &lut_generated_kernels;
+	struct bn_err err;
+	memset(&err, 0, sizeof err);
+	if (lut_kernels_check(ks, &err)) {
+		printf("SKIP %s\n", err.msg);
+		return 77;
+	}
+	struct gguf_reader *r = gguf_open(path, &err);
+	if (!r) {
+		printf("MISMATCH %s\n", err.msg);
+		return 1;
+	}
+	const uint32_t type = ks->quant == LUT_TL1 ? GGUF_TYPE_TL1 : GGUF_TYPE_TL2;
+	int64_t kv = gguf_find_key(r, LUT_GGUF_KERNEL_CONFIG);
+	if (kv >= 0) {
+		struct gguf_str s;
+		struct lut_params *p = NULL;
+		size_t n = 0;
+		if (gguf_get_str(r, kv, &s, &err) ||
+		    lut_ini_parse((enum lut_quant)ks->quant, s.data, s.len, path, &p, &n, &err) ||
+		    lut_kernels_match(ks, p, n, &err)) {
+			printf("REFUSED %s\n", err.msg);
+			free(p);
+			gguf_close(r);
+			return 3;
+		}
+		free(p);
+		printf("ok %s: the model's tile parameters are the kernels'\n", LUT_GGUF_KERNEL_CONFIG);
+	}
+	static const int batches[3] = { 1, 3, 9 };
+	size_t failures = 0, tensors = 0;
+	for (size_t i = 0; i < gguf_n_tensors(r); i++) {
+		const struct gguf_tensor *t = gguf_tensor(r, i);
+		if (t->type != type)
+			continue;
+		const int64_t m = (int64_t)t->ne[1], k = (int64_t)t->ne[0];
+		struct lut_weight w;
+		if (lut_weight_init(&w, ks, (enum lut_quant)ks->quant, m, k, t->data, (size_t)t->nbytes,
+				    t->name, &err)) {
+			printf("REFUSED %s\n", err.msg);
+			gguf_close(r);
+			return 3;
+		}
+		/* the reference sees the weights the file holds: unpacked with the same parameters */
+		struct lut_params p = { (uint32_t)m, (uint32_t)k, (uint32_t)w.kern->BM, (uint32_t)w.kern->BK,
+					(uint32_t)w.kern->bm, 0, 0 };
+		int8_t *tern = hu_xmalloc((size_t)(m * k));
+		float *act = hu_xmalloc((size_t)(9 * k) * sizeof(float));
+		float *out = hu_xmalloc((size_t)(9 * m) * sizeof(float));
+		float *ref = hu_xmalloc((size_t)(9 * m) * sizeof(float));
+		void *scratch = hu_xmalloc(lut_scratch_size(w.kern, 9));
+		if (lut_unpack((enum lut_quant)ks->quant, &p, t->data, tern, &err)) {
+			printf("MISMATCH %s: %s\n", t->name, err.msg);
+			failures++;
+		} else {
+			hu_acts(HU_RANDOM, 9, k, act);
+			lut_ref_gemm(tern, m, k, w.scale, act, 9, ref);
+			for (int b = 0; b < 3; b++) {
+				char what[160];
+				snprintf(what, sizeof what, "%s [%" PRId64 ",%" PRId64 "] n=%d", t->name, m, k,
+					 batches[b]);
+				lut_gemm(ks, &w, act, batches[b], out, scratch, lut_scratch_size(w.kern, 9), &err);
+				size_t bad = hu_compare(what, out, ref, batches[b], m);
+				failures += bad != 0;
+				if (!bad)
+					printf("ok %s\n", what);
+			}
+		}
+		tensors++;
+		free(tern);
+		free(act);
+		free(out);
+		free(ref);
+		free(scratch);
+	}
+	gguf_close(r);
+	printf("%zu %s tensors\n", tensors, ks->quant == LUT_TL1 ? "TL1" : "TL2");
+	return failures || !tensors ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	int batches[32] = { 1, 3, 8, 9, 64 }, nb = 5;
@@ -155,6 +243,8 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--vectors") && i + 1 < argc)
 			return vectors(argv[i + 1]);
+		else if (!strcmp(argv[i], "--gguf") && i + 1 < argc)
+			return run_gguf(argv[i + 1]);
 		else if (!strcmp(argv[i], "--batches") && i + 1 < argc)
 			nb = hu_parse_list(argv[++i], batches, 32);
 		else if (!strcmp(argv[i], "--adv-batches") && i + 1 < argc)
@@ -163,7 +253,7 @@ int main(int argc, char **argv)
 			hu_state ^= strtoull(argv[++i], NULL, 10) * 0x9e3779b97f4a7c15ull;
 		else {
 			fprintf(stderr, "usage: harness [--batches LIST] [--adv-batches LIST] [--seed N] | "
-					"--vectors DIR\n");
+					"--vectors DIR | --gguf FILE\n");
 			return 2;
 		}
 	}

@@ -322,3 +322,35 @@ Test(lut_pack, matches_the_tl2_reference_gguf_byte_for_byte)
 {
 	compare_reference(LUT_TL2, "testdata/reference/tv-f32.tl2-quant-embd.gguf.xz");
 }
+
+Test(lut_pack, tiles_packed_separately_in_any_order_equal_the_whole_tensor)
+{
+	static const struct {
+		enum lut_quant q;
+		uint32_t m, k, BM, BK, bm;
+	} c[] = { { LUT_TL1, 256, 512, 64, 64, 32 }, { LUT_TL2, 224, 2080, 32, 168, 32 },
+		  { LUT_TL2, 256, 608, 128, 96, 32 } };
+	struct bn_err err = { 0 };
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		struct lut_params p = { .m = c[i].m, .k = c[i].k, .BM = c[i].BM, .BK = c[i].BK, .bm = c[i].bm };
+		size_t n = (size_t)c[i].m * c[i].k, sz = (size_t)lut_packed_size(c[i].q, c[i].m, c[i].k);
+		int8_t *t = malloc(n);
+		uint8_t *whole = malloc(sz), *parts = calloc(1, sz);
+		for (size_t j = 0; j < n; j++)
+			t[j] = (int8_t)(next() % 3) - 1;
+		cr_assert(eq(int, lut_pack(c[i].q, &p, t, whole, &err), 0), "%s", err.msg);
+		const uint32_t tiles = c[i].m / c[i].BM;
+		for (uint32_t k = 0; k < tiles; k++) {
+			uint32_t tile = (k * 5 + 3) % tiles; /* a permutation when 5 and tiles are coprime */
+			if (tiles % 5 == 0)
+				tile = tiles - 1 - k;
+			cr_assert(eq(int, lut_pack_tiles(c[i].q, &p, t + (size_t)tile * c[i].BM * c[i].k, tile, 1, parts, &err), 0),
+				  "%s", err.msg);
+		}
+		cr_expect(eq(int, memcmp(whole, parts, sz), 0), "case %zu", i);
+		cr_expect(lt(int, lut_pack_tiles(c[i].q, &p, t, tiles, 1, parts, &err), 0), "tile out of range");
+		free(t);
+		free(whole);
+		free(parts);
+	}
+}

@@ -31,51 +31,60 @@ static inline int triple_code(const int8_t *row, size_t c)
 	return 9 * row[c] + 3 * row[c + 1] + row[c + 2];
 }
 
-static void pack_tl1(const struct lut_params *p, const int8_t *t, uint8_t *o)
+/* The packers write tiles [a, b) of W; t holds W's rows from tile a on (row a*BM first) and o
+ * points at the start of the region being written (the whole tensor's buffer). */
+static void pack_tl1(const struct lut_params *p, const int8_t *t, uint8_t *o, size_t a, size_t b)
 {
 	const size_t K = p->k, BM = p->BM, BK = p->BK, bm = p->bm, by = 256 / bm;
-	for (size_t i0 = 0; i0 < p->m / BM; i0++)
+	o += a * BM * K / 4;
+	const size_t base = a * BM; /* t's first row; row indices below are absolute */
+	for (size_t i0 = a; i0 < b; i0++)
 		for (size_t i1 = 0; i1 < K / BK; i1++)
 			for (size_t i2 = 0; i2 < BM / bm; i2++)
 				for (size_t i3 = 0; i3 < BK / by; i3++)
 					for (size_t i4 = 0; i4 < bm / 16; i4++)
 						for (size_t i5 = 0; i5 < by / 4; i5++)
 							for (size_t r3 = 0; r3 < 16; r3++) {
-								const int8_t *row = t + (i0 * BM + i2 * bm + i4 * 16 + r3) * K;
+								const int8_t *row = t + (i0 * BM + i2 * bm + i4 * 16 + r3 - base) * K;
 								size_t c = i1 * BK + i3 * by + 4 * i5; /* column */
 								*o++ = (uint8_t)(pair_code(row, c) << 4 |
 										 pair_code(row, c + 2));
 							}
 }
 
-static uint8_t *pack_tl2_three(const struct lut_params *p, const int8_t *t, uint8_t *o)
+static void pack_tl2_three(const struct lut_params *p, const int8_t *t, uint8_t *o, size_t a,
+			   size_t b)
 {
 	const size_t K = p->k, BM = p->BM, BK = p->BK;
-	for (size_t i0 = 0; i0 < p->m / BM; i0++)
+	o += a * BM * p->three_k / 6;
+	const size_t base = a * BM;
+	for (size_t i0 = a; i0 < b; i0++)
 		for (size_t i1 = 0; i1 < p->three_k / BK; i1++)
 			for (size_t i2 = 0; i2 < BM / 32; i2++)
 				for (size_t i3 = 0; i3 < BK / 6; i3++)
 					for (size_t j = 0; j < 4; j++)
 						for (size_t k = 0; k < 8; k++) {
-							const int8_t *row = t + (i0 * BM + i2 * 32 + 8 * ROWPOS[j] + k) * K;
+							const int8_t *row = t + (i0 * BM + i2 * 32 + 8 * ROWPOS[j] + k - base) * K;
 							size_t c = i1 * BK + 6 * i3;
-							int a = triple_code(row, c), b = triple_code(row, c + 3);
-							*o++ = (uint8_t)((a < 0 ? -a : a) << 4 | (b < 0 ? -b : b));
+							int x = triple_code(row, c), y = triple_code(row, c + 3);
+							*o++ = (uint8_t)((x < 0 ? -x : x) << 4 | (y < 0 ? -y : y));
 						}
-	return o;
 }
 
-static uint8_t *pack_tl2_signs(const struct lut_params *p, const int8_t *t, uint8_t *o)
+static void pack_tl2_signs(const struct lut_params *p, const int8_t *t, uint8_t *o, size_t a,
+			   size_t b)
 {
 	const size_t K = p->k, BM = p->BM, BK = p->BK;
-	for (size_t i0 = 0; i0 < p->m / BM; i0++)
+	o += (size_t)p->m * p->three_k / 6 + a * BM * p->three_k / 24;
+	const size_t base = a * BM;
+	for (size_t i0 = a; i0 < b; i0++)
 		for (size_t i1 = 0; i1 < p->three_k / BK; i1++)
 			for (size_t i2 = 0; i2 < BM / 32; i2++)
 				for (size_t i3 = 0; i3 < BK / 24; i3++) {
 					uint16_t w[16] = { 0 };
 					for (size_t c4 = 0; c4 < 8; c4++)
 						for (size_t r2 = 0; r2 < 32; r2++) {
-							const int8_t *row = t + (i0 * BM + i2 * 32 + r2) * K;
+							const int8_t *row = t + (i0 * BM + i2 * 32 + r2 - base) * K;
 							size_t c = i1 * BK + 24 * i3 + 3 * c4;
 							if (triple_code(row, c) < 0) {
 								size_t f = c4 * 32 + r2;
@@ -87,24 +96,46 @@ static uint8_t *pack_tl2_signs(const struct lut_params *p, const int8_t *t, uint
 						*o++ = (uint8_t)(w[v] >> 8);
 					}
 				}
-	return o;
 }
 
-static uint8_t *pack_tl2_two(const struct lut_params *p, const int8_t *t, uint8_t *o)
+static void pack_tl2_two(const struct lut_params *p, const int8_t *t, uint8_t *o, size_t a,
+			 size_t b)
 {
 	const size_t K = p->k, BM = p->BM;
-	for (size_t i0 = 0; i0 < p->m / BM; i0++)
+	o += (size_t)p->m * p->three_k / 6 + (size_t)p->m * p->three_k / 24 + a * BM * p->two_k / 4;
+	const size_t base = a * BM;
+	for (size_t i0 = a; i0 < b; i0++)
 		for (size_t i1 = 0; i1 < p->two_k / 32; i1++)
 			for (size_t i2 = 0; i2 < BM / 32; i2++)
 				for (size_t i3 = 0; i3 < 8; i3++)
 					for (size_t j = 0; j < 4; j++)
 						for (size_t k = 0; k < 8; k++) {
-							const int8_t *row = t + (i0 * BM + i2 * 32 + 8 * ROWPOS[j] + k) * K;
+							const int8_t *row = t + (i0 * BM + i2 * 32 + 8 * ROWPOS[j] + k - base) * K;
 							size_t c = p->three_k + i1 * 32 + 4 * i3;
 							*o++ = (uint8_t)(pair_code(row, c) << 4 |
 									 pair_code(row, c + 2));
 						}
-	return o;
+}
+
+int lut_pack_tiles(enum lut_quant q, const struct lut_params *p, const int8_t *rows,
+		   uint32_t tile0, uint32_t ntiles, uint8_t *out, struct bn_err *err)
+{
+	struct lut_params c = *p;
+	int rc = lut_params_check(q, &c, err);
+	if (rc)
+		return rc;
+	if (tile0 > c.m / c.BM || ntiles > c.m / c.BM - tile0)
+		return bn_seterr(err, BN_EINVAL, "%s [%" PRIu32 ",%" PRIu32 "]: tiles %" PRIu32 "..%" PRIu32
+				 " out of range (%" PRIu32 " tiles)", lut_quant_name(q), c.m, c.k, tile0,
+				 tile0 + ntiles, c.m / c.BM);
+	if (q == LUT_TL1) {
+		pack_tl1(&c, rows, out, tile0, tile0 + ntiles);
+	} else {
+		pack_tl2_three(&c, rows, out, tile0, tile0 + ntiles);
+		pack_tl2_signs(&c, rows, out, tile0, tile0 + ntiles);
+		pack_tl2_two(&c, rows, out, tile0, tile0 + ntiles);
+	}
+	return 0;
 }
 
 int lut_pack(enum lut_quant q, const struct lut_params *p, const int8_t *t, uint8_t *out,
@@ -114,16 +145,11 @@ int lut_pack(enum lut_quant q, const struct lut_params *p, const int8_t *t, uint
 	int rc = lut_params_check(q, &c, err);
 	if (rc)
 		return rc;
-	const uint64_t size = lut_packed_size(q, c.m, c.k);
-	if (q == LUT_TL1) {
-		pack_tl1(&c, t, out);
-		return 0;
-	}
-	uint8_t *o = pack_tl2_three(&c, t, out);
-	o = pack_tl2_signs(&c, t, o);
-	o = pack_tl2_two(&c, t, o);
-	memset(o, 0, (size_t)(size - (uint64_t)(o - out))); /* used <= size: see lut_params_check */
-	return 0;
+	const uint64_t size = lut_packed_size(q, c.m, c.k), used = lut_packed_used(q, &c);
+	rc = lut_pack_tiles(q, &c, t, 0, c.m / c.BM, out, err);
+	if (!rc)
+		memset(out + used, 0, (size_t)(size - used)); /* used <= size: see lut_params_check */
+	return rc;
 }
 
 /* ---- unpacking ---- */

@@ -34,6 +34,14 @@ float lut_ternarize(const float *w, size_t n, int8_t *t);
 int lut_pack(enum lut_quant q, const struct lut_params *p, const int8_t *t, uint8_t *out,
 	     struct bn_err *err);
 
+/* Packs only tiles [tile0, tile0 + ntiles) of W, given as `rows` = W's rows from tile0*BM on
+ * (ntiles*BM rows of p->k values), into `out`, the whole tensor's packed buffer
+ * (lut_packed_size bytes): TL1 fills their contiguous bytes, TL2 their parts of its three
+ * regions; nothing else (TL2's zero padding is the caller's, see lut_pack).  Disjoint tile
+ * ranges may be packed concurrently into the same buffer. */
+int lut_pack_tiles(enum lut_quant q, const struct lut_params *p, const int8_t *rows,
+		   uint32_t tile0, uint32_t ntiles, uint8_t *out, struct bn_err *err);
+
 /* The inverse of lut_pack: t[p->m][p->k] from packed bytes.  Fails on a nibble no ternary
  * value packs to (TL1 codes 9..15, TL2 magnitudes 14..15 or a sign on magnitude 0). */
 int lut_unpack(enum lut_quant q, const struct lut_params *p, const uint8_t *in, int8_t *t,

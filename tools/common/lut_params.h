@@ -38,6 +38,10 @@ struct lut_params {
 	uint32_t three_k, two_k;
 };
 
+/* The GGUF KV (string) in which gguf-convert records the kernel_config.ini text of a TL model's
+ * shapes, so that the runtime can refuse kernels generated with other parameters. */
+#define LUT_GGUF_KERNEL_CONFIG "bitmake.lut.kernel_config"
+
 /* Which parameters were chosen by whom (for the report lutgen prints). */
 enum lut_origin { LUT_AUTO = 0, LUT_GIVEN = 1, LUT_PRESET = 2 };
 

@@ -243,6 +243,13 @@ struct cv_outtype {
 	void (*end)(struct cv_ctx *x);
 };
 
+/* TL1/TL2 (tl.c): the hooks of their table entries. */
+int cv_tl1_choose(const struct cv_ctx *x, struct cv_tensor *t, struct bn_err *err);
+int cv_tl2_choose(const struct cv_ctx *x, struct cv_tensor *t, struct bn_err *err);
+int cv_tl_setup(const struct cv_ctx *x, const struct cv_tensor *t, struct cv_enc *e,
+		struct bn_err *err);
+int cv_tl_add_kvs(const struct cv_ctx *x, struct gguf_writer *w, struct bn_err *err);
+
 /* NULL-terminated table lookup by name (case-insensitive). */
 const struct cv_outtype *cv_outtype_find(const char *name);
 /* i-th output type, NULL past the end (for --help). */
@@ -256,6 +263,7 @@ struct cv_opts {
 	const struct cv_outtype *outtype;
 	bool quant_embd;                 /* token_embd F16 (f16, TL; --token-embedding-type f16) */
 	const char *kernel_config;       /* TL tile configuration (kernel_config.ini) */
+	bool no_kernel_kvs;              /* TL: no bitmake.lut.kernel_config KV (reference bytes) */
 	enum st_order order;
 	unsigned threads;                /* 0 = one per CPU */
 	bool force;                      /* convert a non-ternary checkpoint to a ternary type */

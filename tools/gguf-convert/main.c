@@ -26,10 +26,9 @@ static void usage(FILE *f)
 		fprintf(f, "                      %-6s %s\n", cv_outtype_at(i)->name,
 			cv_outtype_at(i)->about);
 	fprintf(f,
-		"                    (tl1 and tl2 are not available yet: they come with lutgen)\n"
 		"  --outfile PATH    output file (default MODEL_DIR/ggml-model-TYPE.gguf)\n"
-		"  --quant-embd      token_embd as F16 (f16: instead of F32; i2_s, tq1_0, tq2_0: instead\n"
-		"                    of Q8_0 when its rows are not a multiple of 256, as\n"
+		"  --quant-embd      token_embd as F16 (f16, tl1, tl2: instead of F32; i2_s, tq1_0,\n"
+		"                    tq2_0: instead of Q8_0 when its rows are not a multiple of 256, as\n"
 		"                    llama-quantize --token-embedding-type f16)\n"
 		"  --tensor-order O  order of the tensors inside each shard: lexicographic (by name,\n"
 		"                    what older Python safetensors returned; default) or offset (data\n"
@@ -47,7 +46,13 @@ static void usage(FILE *f)
 		"                    bitnet.hidden_activation = relu2)\n"
 		"  --pre NAME        tokenizer.ggml.pre for BPE tokenizers; by default from the model\n"
 		"                    family: %s\n"
-		"  --kernel-config F TL tile configuration (kernel_config.ini), for tl1/tl2\n"
+		"  --kernel-config F tl1/tl2: the tile parameters (BM, BK, bm) of every weight shape:\n"
+		"                    the kernel_config.ini lutgen wrote with the kernels (make codegen);\n"
+		"                    without it, lutgen's automatic parameters.  They are recorded in\n"
+		"                    the GGUF as bitmake.lut.kernel_config so that the runtime refuses\n"
+		"                    kernels generated with other ones\n"
+		"  --no-kernel-kvs   tl1/tl2: do not record them (the file is then byte for byte\n"
+		"                    bitnet.cpp's converter's)\n"
 		"  -q, -v            less / more output on stderr\n"
 		"  -h, --help        this help\n"
 		"\n"
@@ -91,6 +96,8 @@ int main(int argc, char **argv)
 			o.force = true;
 		} else if (strcmp(a, "--emulate-stale-tail") == 0) {
 			o.emulate_stale_tail = true;
+		} else if (strcmp(a, "--no-kernel-kvs") == 0) {
+			o.no_kernel_kvs = true;
 		} else if (i + 1 >= argc) {
 			return bn_usage_error("unknown option or missing value: %s", a);
 		} else if (strcmp(a, "--outtype") == 0) {
@@ -124,9 +131,6 @@ int main(int argc, char **argv)
 		return bn_usage_error("missing MODEL_DIR");
 	o.outtype = cv_outtype_find(outtype);
 	if (!o.outtype) {
-		if (strcmp(outtype, "tl1") == 0 || strcmp(outtype, "tl2") == 0)
-			return bn_usage_error("--outtype %s: not available yet (TL1/TL2 packing comes "
-					      "with lutgen, issue 6)", outtype);
 		char list[256] = "";
 		for (size_t i = 0; cv_outtype_at(i); i++)
 			snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
@@ -135,9 +139,10 @@ int main(int argc, char **argv)
 	}
 	if (o.emulate_stale_tail && strcmp(o.outtype->name, "i2_s") != 0)
 		return bn_usage_error("--emulate-stale-tail is only for --outtype i2_s");
-	if (o.kernel_config && strcmp(o.outtype->name, "tl1") != 0 &&
+	if ((o.kernel_config || o.no_kernel_kvs) && strcmp(o.outtype->name, "tl1") != 0 &&
 	    strcmp(o.outtype->name, "tl2") != 0)
-		return bn_usage_error("--kernel-config is only for --outtype tl1 and tl2");
+		return bn_usage_error("--kernel-config and --no-kernel-kvs are only for --outtype tl1 "
+				      "and tl2");
 
 	bn_catch_interrupts();
 	struct bn_err err = { 0 };

@@ -314,6 +314,12 @@ static const struct cv_outtype types[] = {
 	{ "tq2_0", QP_FTYPE_TQ2_0, true,
 	  "mainline llama.cpp's 2.06-bit ternary; the f32 file + i2s-quantize --type tq2_0",
 	  direct_choose, direct_setup, direct_kvs, direct_begin, direct_end },
+	{ "tl1", GGUF_FTYPE_MOSTLY_TL1, true,
+	  "projections TL1 (ARM NEON LUT kernels, tiles from --kernel-config), output F16, rest F32",
+	  cv_tl1_choose, cv_tl_setup, cv_tl_add_kvs, NULL, NULL },
+	{ "tl2", GGUF_FTYPE_MOSTLY_TL2, true,
+	  "projections TL2 (x86 AVX2 LUT kernels, tiles from --kernel-config), output F16, rest F32",
+	  cv_tl2_choose, cv_tl_setup, cv_tl_add_kvs, NULL, NULL },
 };
 
 const struct cv_outtype *cv_outtype_find(const char *name)

@@ -77,8 +77,10 @@ static void cands_bm(enum lut_quant q, const struct lut_params *best, struct can
 		return;
 	struct lut_params p = *best;
 	p.bm = best->bm == 32 ? 64 : 32;
-	if (p.BM % p.bm)
-		p.BM = p.BM / p.bm * p.bm ? p.BM / p.bm * p.bm : p.bm;
+	if (p.BM % p.bm) {
+		const uint32_t whole = p.BM / p.bm * p.bm;
+		p.BM = whole ? whole : p.bm;
+	}
 	while (p.BM > p.bm && p.m % p.BM)
 		p.BM -= p.bm;
 	cand_add(q, c, p);
@@ -136,7 +138,7 @@ static int round_run(enum lut_quant q, const struct lut_params *p, size_t n,
 		return bn_seterrno(err, errno, "tune: cannot run the compiler");
 	while (fgets(line, sizeof line, f))
 		if (!first[0])
-			snprintf(first, sizeof first, "%s", line);
+			snprintf(first, sizeof first, "%.500s", line);
 	if (pclose(f) != 0)
 		return bn_seterr(err, BN_EIO, "tune: compiling %s/bitnet-lut-kernels.h with '%s' failed: %s",
 				 dir, o->cc, first);
