@@ -45,6 +45,9 @@ else
 $(call stamped,$(GGUF_FINAL),,$(BIN)/hfget,$(call HFGET_CMD,$(gguf_file)) && ln -sfn $(gguf_file) $(GGUF_FINAL).tmp && mv -T $(GGUF_FINAL).tmp $(GGUF_FINAL),$(DOWNLOAD_LOG))
 endif
 DOWNLOAD_TARGETS += $(GGUF_FINAL)
+# The manifest comes with the GGUF (same hfget command), and there is nothing to convert.
+$(CHECKPOINT): $(GGUF_FINAL) ;
+CONVERT_TARGETS := $(filter-out $(GGUF_F32),$(CONVERT_TARGETS))
 endif
 else
 $(CHECKPOINT):

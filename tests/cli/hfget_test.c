@@ -1519,6 +1519,18 @@ Test(hfget, make_download_fetches_a_hub_checkpoint_and_writes_its_manifest)
 	cr_assert(eq(int, r.status, 0), "%s%s", r.out, r.err);
 	cr_assert(eq(str, r.out, ""));
 	cr_assert(eq(int, nlog(&h, " "), 0));
+	tu_run_free(&r);
+	/* and the next step takes the downloaded checkpoint (quantize joins when its step lands) */
+	char *conv = pathf("%s convert", args);
+	r = make_download(&h, conv);
+	cr_assert(eq(int, r.status, 0), "make convert: %s%s", r.out, r.err);
+	cr_assert(truth(strstr(r.out, ">>> hubtiny convert") != NULL && strstr(r.out, "download") == NULL), "%s", r.out);
+	char *f32 = pathf("%s/models/hubtiny/ggml-model-f32.gguf", h.dir);
+	char *magic = tu_read_file(f32, NULL);
+	cr_assert(truth(magic && memcmp(magic, "GGUF", 4) == 0));
+	free(magic);
+	free(f32);
+	free(conv);
 	free(line);
 	free(st);
 	free(m);
@@ -1548,6 +1560,16 @@ Test(hfget, make_download_of_a_gguf_repo_goes_straight_to_the_final_model)
 	cr_assert(truth(m && strstr(m, " 200000 ggml-model-i2_s.gguf\n") != NULL), "%s", m);
 	free(m);
 	tu_run_free(&r);
+	/* the whole pipeline has nothing to convert for this model */
+	char *root = tu_root(".");
+	char *cmd = pathf("make -n -C '%s' MODEL=BitNet-b1.58-2B-4T-gguf HF_REPO=acme/bitnet-gguf MODEL_DIR='%s/m' LOG_DIR='%s/logs'",
+			  root, h.dir, h.dir);
+	struct tu_run n = tu_sh(cmd);
+	cr_assert(eq(int, n.status, 0), "%s", n.err);
+	cr_assert(truth(strstr(n.out, "gguf-convert") == NULL), "make all would convert: %s", n.out);
+	tu_run_free(&n);
+	free(cmd);
+	free(root);
 	/* another quantization cannot come from this repo */
 	char *tq = pathf("%s QUANT=tq2_0", args);
 	r = make_download(&h, tq);
