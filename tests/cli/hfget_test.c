@@ -620,6 +620,22 @@ Test(hfget, follows_relative_redirects_to_the_resolve_cache_and_of_a_renamed_rep
 	hub_stop(&h);
 }
 
+Test(hfget, keeps_the_token_across_an_absolute_redirect_to_the_same_host)
+{
+	struct hub h;
+	hub_start(&h, "hfget-absolute",
+		  "token " TOKEN "\nrepo acme/new private\nrepo acme/old private rename_to=acme/new absolute=1\n"
+		  "commit acme/new " SHA_A " $D/repo\nref acme/new main " SHA_A "\n");
+	const char *env[] = { "HF_TOKEN=" TOKEN, NULL };
+	struct tu_run r = hfget_e(&h, env, "acme/old", "--local-dir", h.out);
+	cr_assert(eq(int, r.status, 0), "stderr: %s", r.err);
+	cr_assert(eq(int, nlog(&h, "hub GET /api/models/acme/new/revision/main", "auth=1", "status=200"), 1));
+	cr_assert(eq(int, nlog(&h, "cdn ", "auth=1"), 0));
+	cr_assert(truth(repo_same(&h, "model.bin")));
+	tu_run_free(&r);
+	hub_stop(&h);
+}
+
 /* ============================================================================================ */
 /* Verification                                                                                     */
 /* ============================================================================================ */

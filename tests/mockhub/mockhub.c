@@ -10,7 +10,7 @@
  *   prefix /PATH                          the hub also answers under this path prefix (mirrors)
  *   repo ID [type=model|dataset] [private] [gated=auto|manual] [disabled] [allow=T1,T2]
  *           [lfs_min=BYTES] [page=N] [siblings=none|noblobs] [relative=1] [weak_etag=1]
- *           [rename_to=ID] [ttl=SECONDS]
+ *           [rename_to=ID [absolute=1: redirect with the full URL]] [ttl=SECONDS]
  *   commit ID SHA DIR                     the files of commit SHA are the files under DIR
  *   ref ID NAME SHA                       branch or tag NAME points at SHA
  *   fake ID SHA PATH SIZE [lfs]           a listing-only entry (unsafe names, huge sizes)
@@ -67,7 +67,7 @@ struct mref {
 
 struct mrepo {
 	char *id, *type, *rename_to, *gated;
-	bool private_, disabled, relative, weak_etag;
+	bool private_, disabled, relative, weak_etag, absolute;
 	char *allow; /* comma-separated, NULL: any valid token */
 	uint64_t lfs_min;
 	unsigned page;
@@ -307,6 +307,7 @@ static struct config *load_config(void)
 			r->disabled = opt(kv, nk, "disabled") != NULL;
 			r->relative = lopt(kv, nk, "relative", 0) != 0;
 			r->weak_etag = lopt(kv, nk, "weak_etag", 0) != 0;
+			r->absolute = lopt(kv, nk, "absolute", 0) != 0;
 			r->gated = opt(kv, nk, "gated") ? strdup(opt(kv, nk, "gated")) : NULL;
 			r->allow = opt(kv, nk, "allow") ? strdup(opt(kv, nk, "allow")) : NULL;
 			r->rename_to = opt(kv, nk, "rename_to") ? strdup(opt(kv, nk, "rename_to")) : NULL;
@@ -1045,8 +1046,8 @@ static enum MHD_Result handle_hub(struct req *q)
 			struct mrepo *r = match_repo(c, rest, &after, types[t]);
 			if (r && r->rename_to) {
 				char loc[4096];
-				snprintf(loc, sizeof loc, "%s%s%s%s%s", c->prefix && url != q->url ? c->prefix : "", pre,
-					 r->rename_to, after[0] ? "/" : "", after);
+				snprintf(loc, sizeof loc, "%s%s%s%s%s%s%s", r->absolute ? "http://" : "", r->absolute ? host_header(q) : "",
+					 c->prefix && url != q->url ? c->prefix : "", pre, r->rename_to, after[0] ? "/" : "", after);
 				const char *blobs = MHD_lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, "blobs");
 				if (blobs)
 					strncat(loc, "?blobs=true", sizeof loc - strlen(loc) - 1);
@@ -1096,7 +1097,8 @@ static enum MHD_Result handle_hub(struct req *q)
 			continue;
 		if (r->rename_to && !cached) {
 			char loc[4096];
-			snprintf(loc, sizeof loc, "%s%s%s/%s", c->prefix && url != q->url ? c->prefix : "", pre, r->rename_to, after);
+			snprintf(loc, sizeof loc, "%s%s%s%s%s/%s", r->absolute ? "http://" : "", r->absolute ? host_header(q) : "",
+				 c->prefix && url != q->url ? c->prefix : "", pre, r->rename_to, after);
 			struct MHD_Response *resp = text_resp("");
 			MHD_add_response_header(resp, "Location", loc);
 			return send_resp(q, 307, resp);

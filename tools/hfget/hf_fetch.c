@@ -555,6 +555,11 @@ static void head_done(struct engine *e, struct job *j, struct hf_req *r, CURLcod
 			fail(e, bn_seterr(e->err, BN_ENET, "%s: unusable redirect to '%.200s'", j->f->path, r->h.location));
 			return;
 		}
+		char origin[512];
+		/* a redirect without the Hub's metadata that stays on the Hub is followed as well */
+		if (!relative && !r->h.commit[0] && hf_url_origin(next, origin, sizeof origin) &&
+		    strcmp(origin, e->net->origin) == 0)
+			relative = true;
 		if (relative) {
 			/* a renamed repo or the resolve cache: follow it ourselves, token kept (same host) */
 			if (++j->hops > MAX_HOPS) {

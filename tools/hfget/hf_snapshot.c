@@ -38,7 +38,7 @@ static char *cache_path(const struct hf_config *c, const char *sub, const char *
 	return p;
 }
 
-/* GET an API URL, following relative redirects (a renamed repo answers with one).  On success
+/* GET an API URL, following redirects (a renamed repo answers with one).  On success
  * the caller frees r with hf_req_free. */
 static int api_get(struct hf_net *net, struct hf_req *r, const char *url, struct bn_err *err)
 {
@@ -50,14 +50,18 @@ static int api_get(struct hf_net *net, struct hf_req *r, const char *url, struct
 		if (rc)
 			break;
 		long s = r->h.status;
-		if (s >= 300 && s < 400 && r->h.location && r->h.location[0] == '/' && r->h.location[1] != '/') {
+		if (s >= 300 && s < 400 && r->h.location) {
+			/* the token follows only to the endpoint's own origin (hf_req_init decides) */
 			char *next = hf_url_resolve(cur, r->h.location);
+			if (!next)
+				rc = bn_seterr(err, BN_ENET, "%s: unusable redirect to '%.200s' from %s", c->repo_id,
+					       r->h.location, net->origin);
 			hf_req_free(r);
 			free(cur);
 			cur = next;
-			if (!cur)
-				rc = bn_seterr(err, BN_ENOMEM, "out of memory");
-			else if (hop >= MAX_API_HOPS)
+			if (rc)
+				break;
+			if (hop >= MAX_API_HOPS)
 				rc = bn_seterr(err, BN_ENET, "%s: more than %d redirects at %s", c->repo_id, MAX_API_HOPS, cur);
 			continue;
 		}
