@@ -236,7 +236,7 @@ int main(int argc, char **argv)
 	const struct {
 		const char *name;
 		struct result *r;
-	} hf[] = { { "hfget --jobs 1 (single stream)", &hf1 }, { "hfget (8 connections, 32 MiB ranges)", &hf8 } };
+	} hf[] = { { "hfget --jobs 1 (single stream)", &hf1 }, { "hfget (8 x 32 MiB parallel ranges)", &hf8 } };
 	bool met = true;
 	for (int i = 0; i < 2; i++) {
 		double ratio = curl_r.seconds / hf[i].r->seconds;
