@@ -5,6 +5,8 @@
  *
  * Usage for one TL tensor W[m][k] stored in a GGUF (packed bytes, f32 scale at pad32(size)):
  *     if (lut_kernels_check(&lut_generated_kernels, &err)) ... // ABI + CPU (AVX2 / NEON)
+ *     lut_kernels_match_config(&lut_generated_kernels, kv_text, kv_len, &err); // once per model:
+ *         // the file's bitmake.lut.kernel_config KV against the compiled kernels
  *     struct lut_weight w;
  *     lut_weight_init(&w, &lut_generated_kernels, LUT_TL2, m, k, data, size, &err);
  *     void *scratch = malloc(lut_scratch_size(w.kern, n));
@@ -67,6 +69,11 @@ const struct lut_kernel *lut_kernel_find(const struct lut_kernels *ks, int64_t m
  * kernel_config.ini given to the converter) are those the kernels were generated for. */
 int lut_kernels_match(const struct lut_kernels *ks, const struct lut_params *p, size_t n,
 		      struct bn_err *err);
+
+/* The same for the kernel_config.ini text a TL model file records in its LUT_GGUF_KERNEL_CONFIG
+ * KV (lut_params.h); what an engine calls once per model before lut_weight_init. */
+int lut_kernels_match_config(const struct lut_kernels *ks, const char *text, size_t len,
+			     struct bn_err *err);
 
 /* A TL weight as it lies in a GGUF: borrowed packed bytes, scale copied out. */
 struct lut_weight {

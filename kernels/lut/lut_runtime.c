@@ -5,6 +5,7 @@
 #include "lut.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__aarch64__) && defined(__linux__)
@@ -77,6 +78,19 @@ int lut_kernels_match(const struct lut_kernels *ks, const struct lut_params *p, 
 					 (int)kn->BK, (int)kn->bm);
 	}
 	return 0;
+}
+
+int lut_kernels_match_config(const struct lut_kernels *ks, const char *text, size_t len,
+			     struct bn_err *err)
+{
+	struct lut_params *p = NULL;
+	size_t n = 0;
+	int rc = lut_ini_parse((enum lut_quant)ks->quant, text, len, LUT_GGUF_KERNEL_CONFIG, &p, &n,
+			       err);
+	if (!rc)
+		rc = lut_kernels_match(ks, p, n, err);
+	free(p);
+	return rc;
 }
 
 int lut_weight_init(struct lut_weight *w, const struct lut_kernels *ks, enum lut_quant type,

@@ -65,6 +65,14 @@ static struct tu_run convert(const char *dir, const char *preset, const char *q,
 	return r;
 }
 
+static int count(const char *s, const char *what)
+{
+	int n = 0;
+	for (const char *p = strstr(s, what); p; p = strstr(p + 1, what))
+		n++;
+	return n;
+}
+
 static char *in(const char *dir, const char *name)
 {
 	char *p = malloc(strlen(dir) + strlen(name) + 2);
@@ -270,6 +278,25 @@ static void engine_path(int tl1)
 	cr_expect(ne(ptr, strstr(r.out, "REFUSED tl"), NULL), "%s", r.out);
 	cr_expect(ne(ptr, strstr(r.out, "convert and generate from the same kernel_config.ini"), NULL), "%s", r.out);
 	tu_run_free(&r);
+	/* lutgen regenerates the model's own kernels from the file */
+	char *gen = in(dir, "gen"), *lutgen = tu_bin("lutgen");
+	const char *la[] = { lutgen, "--quant", q, "--gguf", m, "--outdir", gen, "-q", NULL };
+	r = tu_run(la, NULL, NULL);
+	cr_expect(eq(int, r.status, 0), "%s", r.err);
+	cr_expect(eq(int, count(r.out, "(BM given, BK given, bm given)"), 4), "%s", r.out);
+	tu_run_free(&r);
+	char *gini = in(gen, "kernel_config.ini");
+	char *got = tu_read_file(gini, NULL);
+	cr_assert(ne(ptr, got, NULL));
+	for (const char *sec = strstr(tl1 ? TL1_INI : TL2_INI, "\nm = "); sec; sec = strstr(sec + 1, "\nm = ")) {
+		char one[128];
+		snprintf(one, sizeof one, "%.*s", (int)(strstr(sec, "\n\n") - sec), sec);
+		cr_expect(ne(ptr, strstr(got, one), NULL), "%s not in %s", one, got);
+	}
+	free(got);
+	free(gini);
+	free(gen);
+	free(lutgen);
 	/* kernels for other shapes refuse the model */
 	r = run_model(tl1 ? "tl1-odd" : "tl2-odd", tl1, m);
 	cr_expect(eq(int, r.status, 3), "%s%s", r.out, r.err);

@@ -172,17 +172,12 @@ static int run_gguf(const char *path)
 	int64_t kv = gguf_find_key(r, LUT_GGUF_KERNEL_CONFIG);
 	if (kv >= 0) {
 		struct gguf_str s;
-		struct lut_params *p = NULL;
-		size_t n = 0;
 		if (gguf_get_str(r, kv, &s, &err) ||
-		    lut_ini_parse((enum lut_quant)ks->quant, s.data, s.len, path, &p, &n, &err) ||
-		    lut_kernels_match(ks, p, n, &err)) {
+		    lut_kernels_match_config(ks, s.data, s.len, &err)) {
 			printf("REFUSED %s\n", err.msg);
-			free(p);
 			gguf_close(r);
 			return 3;
 		}
-		free(p);
 		printf("ok %s: the model's tile parameters are the kernels'\n", LUT_GGUF_KERNEL_CONFIG);
 	}
 	static const int batches[3] = { 1, 3, 9 };

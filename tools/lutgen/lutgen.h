@@ -29,9 +29,11 @@ struct lutgen_shape {
 int lutgen_shapes_from_config(const char *path, struct lutgen_shape **out, size_t *n,
 			      struct bn_err *err);
 /* Distinct [M,K] of a GGUF's ternary weights: TL1/TL2/I2_S tensors, and 2-D F32/F16/BF16
- * tensors other than token_embd and output (the converter's TL rule), in file order. */
-int lutgen_shapes_from_gguf(const char *path, struct lutgen_shape **out, size_t *n,
-			    struct bn_err *err);
+ * tensors other than token_embd and output (the converter's TL rule), in file order.  A TL
+ * model of type q that records its tile parameters (LUT_GGUF_KERNEL_CONFIG) gives those too:
+ * *recorded is then true and every parameter is set. */
+int lutgen_shapes_from_gguf(const char *path, enum lut_quant q, struct lutgen_shape **out,
+			    size_t *n, bool *recorded, struct bn_err *err);
 /* "MxK,MxK,..." */
 int lutgen_shapes_parse(const char *list, struct lutgen_shape **out, size_t *n,
 			struct bn_err *err);

@@ -30,7 +30,9 @@ static void help(void)
 "                        q [nh*hd,H], k/v [nkv*hd,H], o [H,nh*hd], gate/up [I,H], down [H,I]\n"
 "  --model NAME          the same with models/NAME/config.json\n"
 "  --gguf FILE           a GGUF's ternary weights: its TL1/TL2/I2_S tensors, or its 2-D\n"
-"                        F32/F16/BF16 tensors other than token_embd and output\n"
+"                        F32/F16/BF16 tensors other than token_embd and output; a TL model\n"
+"                        converted by bitmake also gives the tile parameters it was packed\n"
+"                        with (bitmake.lut.kernel_config), so its kernels can be regenerated\n"
 "  --shapes MxK,...      explicit shapes: M outputs, K inputs (e.g. 1536x4096,1536x1536)\n"
 "  --kernel-config FILE  shapes and parameters of an existing kernel_config.ini\n"
 "\n"
@@ -164,6 +166,7 @@ int main(int argc, char **argv)
 	int status = 1;
 	struct lutgen_shape *s = NULL;
 	size_t n = 0;
+	bool recorded = false; /* the parameters came with the shapes (a TL GGUF) */
 	char *preset_text = NULL, *model_config = NULL;
 	if (shapes) {
 		if (lutgen_shapes_parse(shapes, &s, &n, &err)) {
@@ -171,11 +174,14 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	} else if (gguf) {
-		if (lutgen_shapes_from_gguf(gguf, &s, &n, &err)) {
+		if (lutgen_shapes_from_gguf(gguf, q, &s, &n, &recorded, &err)) {
 			bn_error("%s", err.msg);
 			goto out;
 		}
 		config = gguf; /* names the source in errors */
+		if (recorded && (BM || BK || bm || preset))
+			bn_warn("%s records the tile parameters it was packed with; kernels generated "
+				"with others will refuse it", gguf);
 	} else if (kconfig) {
 		char *text = NULL;
 		size_t len;
@@ -234,8 +240,20 @@ int main(int argc, char **argv)
 						"or one for all", names[i], lists[i]->n, n);
 			goto out;
 		}
-	if (!kconfig &&
-	    lutgen_resolve(q, s, n, lists[0], lists[1], lists[2], preset_text, preset, &err)) {
+	if (recorded && !(BM || BK || bm || preset)) {
+		struct lut_params *flat = malloc(n * sizeof *flat);
+		int bad = !flat;
+		for (size_t i = 0; flat && i < n; i++)
+			flat[i] = s[i].p;
+		if (flat)
+			bad = lut_params_check_list(q, flat, n, &err) != 0;
+		free(flat);
+		if (bad) {
+			bn_error("%s: %s", gguf, flat ? err.msg : "out of memory");
+			goto out;
+		}
+	} else if (!kconfig &&
+		   lutgen_resolve(q, s, n, lists[0], lists[1], lists[2], preset_text, preset, &err)) {
 		bn_error("%s%s%s", config ? config : "", config ? ": " : "", err.msg);
 		goto out;
 	}

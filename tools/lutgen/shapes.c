@@ -177,13 +177,45 @@ static int ternary_candidate(const struct gguf_tensor *t)
 	return strcmp(t->name, "token_embd.weight") != 0 && strcmp(t->name, "output.weight") != 0;
 }
 
-int lutgen_shapes_from_gguf(const char *path, struct lutgen_shape **out, size_t *n,
-			    struct bn_err *err)
+int lutgen_shapes_from_gguf(const char *path, enum lut_quant q, struct lutgen_shape **out,
+			    size_t *n, bool *recorded, struct bn_err *err)
 {
 	struct gguf_reader *r = gguf_open(path, err);
 	if (!r)
 		return -(err && err->code ? err->code : BN_EFORMAT);
 	int rc = 0;
+	*recorded = false;
+	/* A TL model of this quant type names the parameters it was packed with: use them. */
+	int64_t kv = gguf_find_key(r, LUT_GGUF_KERNEL_CONFIG);
+	const uint32_t tl = q == LUT_TL1 ? GGUF_TYPE_TL1 : GGUF_TYPE_TL2;
+	bool has_tl = false;
+	for (size_t i = 0; i < gguf_n_tensors(r); i++)
+		has_tl |= gguf_tensor(r, i)->type == tl;
+	if (kv >= 0 && has_tl) {
+		struct gguf_str str;
+		struct lut_params *p = NULL;
+		if ((rc = gguf_get_str(r, kv, &str, err)) ||
+		    (rc = lut_ini_parse(q, str.data, str.len, path, &p, n, err))) {
+			gguf_close(r);
+			return rc;
+		}
+		struct lutgen_shape *s = calloc(*n, sizeof *s);
+		if (!s) {
+			free(p);
+			gguf_close(r);
+			return bn_seterr(err, BN_ENOMEM, "%s: out of memory", path);
+		}
+		for (size_t i = 0; i < *n; i++) {
+			s[i].p = p[i];
+			s[i].BM_from = s[i].BK_from = s[i].bm_from = LUT_GIVEN;
+			snprintf(s[i].label, sizeof s[i].label, "%s", LUT_GGUF_KERNEL_CONFIG);
+		}
+		free(p);
+		gguf_close(r);
+		*out = s;
+		*recorded = true;
+		return 0;
+	}
 	struct lutgen_shape *s = calloc(LUT_MAX_SHAPES, sizeof *s);
 	*n = 0;
 	if (!s) {

@@ -97,10 +97,10 @@ static void teardown(struct shape_run *s)
 	free(s->scratch);
 }
 
-/* Median (or minimum) of `samples` timings of `iters` GEMVs, in seconds per GEMV.
- * kernel_only: the activation LUT is built once outside the timing. */
+/* Median (or minimum) of `samples` timings of `iters` GEMVs, in seconds per GEMV; *min_out
+ * (may be NULL) gets the minimum.  kernel_only: the activation LUT is built once outside. */
 static double time_hot(const struct lut_kernels *ks, struct shape_run *s, int samples, int kernel_only,
-		       int minimum)
+		       int minimum, double *min_out)
 {
 	struct lut_weight w;
 	struct bn_err err;
@@ -138,11 +138,15 @@ static double time_hot(const struct lut_kernels *ks, struct shape_run *s, int sa
 		t[k] = (now() - t0) / iters;
 	}
 	qsort(t, (size_t)samples, sizeof t[0], cmp_double);
+	if (min_out)
+		*min_out = t[0];
 	return minimum ? t[0] : t[samples / 2];
 }
 
-/* Per-GEMV time rotating through copies of the weights totalling at least `bytes`. */
-static double time_cold(const struct lut_kernels *ks, struct shape_run *s, size_t bytes)
+/* Per-GEMV time rotating through copies of the weights totalling at least `bytes` (median of
+ * 5 passes; *min_out the fastest pass). */
+static double time_cold(const struct lut_kernels *ks, struct shape_run *s, size_t bytes,
+			double *min_out)
 {
 	const size_t stride = (s->extent + 4095) & ~(size_t)4095;
 	size_t copies = bytes / stride + 1;
@@ -164,6 +168,7 @@ static double time_cold(const struct lut_kernels *ks, struct shape_run *s, size_
 	free(w);
 	free(pool);
 	qsort(t, 5, sizeof t[0], cmp_double);
+	*min_out = t[0];
 	return t[2];
 }
 
@@ -267,7 +272,7 @@ int main(int argc, char **argv)
 		for (uint32_t i = 0; i < ks->n_kernels; i++) {
 			struct shape_run s;
 			setup(&s, ks, &ks->kernels[i]);
-			double t = time_hot(ks, &s, 9, 0, 1);
+			double t = time_hot(ks, &s, 9, 0, 1, NULL);
 			printf("tune %d %d %d %d %d %.0f\n", (int)s.kn->m, (int)s.kn->k, (int)s.kn->BM,
 			       (int)s.kn->BK, (int)s.kn->bm, t * 1e9);
 			teardown(&s);
@@ -277,27 +282,32 @@ int main(int argc, char **argv)
 	const double bw = bandwidth(bw_bytes);
 	printf("  read bandwidth (1 thread, best of 5 passes over %zu MiB): %.2f GB/s\n", bw_bytes >> 20,
 	       bw / 1e9);
-	printf("  %-12s %-11s %9s %9s %9s %9s %7s %15s %13s\n", "shape", "BM,BK,bm", "hot", "kernel",
+	printf("  median (min) per GEMV; floor = packed bytes / bandwidth\n");
+	printf("  %-12s %-11s %17s %9s %17s %9s %7s %15s %13s\n", "shape", "BM,BK,bm", "hot", "kernel",
 	       "cold", "floor", "cold/fl", "anchor hot/cold", "vs anchor");
 	for (uint32_t i = 0; i < ks->n_kernels; i++) {
 		struct shape_run s;
 		setup(&s, ks, &ks->kernels[i]);
-		const double hot = time_hot(ks, &s, 11, 0, 0), kern = time_hot(ks, &s, 11, 1, 0);
-		const double cl = time_cold(ks, &s, cold);
+		double hot_min, cold_min;
+		const double hot = time_hot(ks, &s, 11, 0, 0, &hot_min);
+		const double kern = time_hot(ks, &s, 11, 1, 0, NULL);
+		const double cl = time_cold(ks, &s, cold, &cold_min);
 		struct lut_params p = { (uint32_t)s.kn->m, (uint32_t)s.kn->k, (uint32_t)s.kn->BM,
 					(uint32_t)s.kn->BK, (uint32_t)s.kn->bm, (uint32_t)s.kn->three_k,
 					(uint32_t)s.kn->two_k };
 		const double floor_s = (double)lut_packed_used(s.q, &p) / bw;
-		char shape[32], par[32], anc[32] = "-", vs[32] = "-";
+		char shape[32], par[32], anc[32] = "-", vs[32] = "-", hot_s[32], cold_s[32];
 		snprintf(shape, sizeof shape, "[%d,%d]", (int)p.m, (int)p.k);
 		snprintf(par, sizeof par, "%d,%d,%d", (int)p.BM, (int)p.BK, (int)p.bm);
+		snprintf(hot_s, sizeof hot_s, "%.1f (%.1f)us", hot * 1e6, hot_min * 1e6);
+		snprintf(cold_s, sizeof cold_s, "%.1f (%.1f)us", cl * 1e6, cold_min * 1e6);
 		for (int a = 0; a < na; a++)
 			if (an[a].m == (int)p.m && an[a].k == (int)p.k) {
 				snprintf(anc, sizeof anc, "%.1f/%.1f", an[a].hot, an[a].cold);
 				snprintf(vs, sizeof vs, "%.2fx/%.2fx", hot * 1e6 / an[a].hot, cl * 1e6 / an[a].cold);
 			}
-		printf("  %-12s %-11s %7.1fus %7.1fus %7.1fus %7.1fus %6.2fx %15s %13s\n", shape, par,
-		       hot * 1e6, kern * 1e6, cl * 1e6, floor_s * 1e6, cl / floor_s, anc, vs);
+		printf("  %-12s %-11s %17s %7.1fus %17s %7.1fus %6.2fx %15s %13s\n", shape, par, hot_s,
+		       kern * 1e6, cold_s, floor_s * 1e6, cl / floor_s, anc, vs);
 		teardown(&s);
 	}
 	return 0;
