@@ -1285,6 +1285,34 @@ Test(hfget, uses_a_complete_local_copy_when_the_hub_is_unreachable)
 	hub_stop(&h);
 }
 
+Test(hfget, downloads_a_dataset_repo)
+{
+	struct hub h;
+	hub_start(&h, "hfget-dataset", "repo acme/ds type=dataset\ncommit acme/ds " SHA_A " $D/repo\nref acme/ds main " SHA_A "\n");
+	struct tu_run r = hfget(&h, "acme/ds", "--repo-type", "dataset", "--local-dir", h.out);
+	cr_assert(eq(int, r.status, 0), "stderr: %s", r.err);
+	cr_assert(eq(int, nlog(&h, "hub GET /api/datasets/acme/ds/revision/main"), 1));
+	cr_assert(eq(int, nlog(&h, "hub HEAD /datasets/acme/ds/resolve/" SHA_A "/"), 4));
+	cr_assert(truth(repo_same(&h, "model.bin")));
+	tu_run_free(&r);
+	hub_stop(&h);
+}
+
+Test(hfget, never_downgrades_an_https_endpoint)
+{
+	struct hub h;
+	hub_start(&h, "hfget-tls", STD_CONFIG);
+	char *ep = pathf("HF_ENDPOINT=https://127.0.0.1:%u", h.port); /* the mock speaks plain HTTP */
+	const char *env[] = { ep, NULL };
+	struct tu_run r = hfget_e(&h, env, "acme/tiny", "--local-dir", h.out);
+	cr_assert(eq(int, r.status, 1));
+	cr_assert(truth(strstr(r.err, ": TLS handshake with https://127.0.0.1:") != NULL), "stderr: %s", r.err);
+	cr_assert(eq(int, nlog(&h, "status=200"), 0), "nothing was served");
+	free(ep);
+	tu_run_free(&r);
+	hub_stop(&h);
+}
+
 /* ============================================================================================ */
 /* Patterns, security, disk                                                                         */
 /* ============================================================================================ */

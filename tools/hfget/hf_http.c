@@ -476,7 +476,8 @@ bool hf_retryable(const struct hf_req *r, CURLcode result, int attempt, double *
 		case CURLE_COULDNT_RESOLVE_HOST:
 		case CURLE_COULDNT_RESOLVE_PROXY:
 		case CURLE_COULDNT_CONNECT:
-			/* no network: two quick retries, not a minute of waiting */
+		case CURLE_SSL_CONNECT_ERROR:
+			/* no network, or no TLS there: two quick retries, not a minute of waiting */
 			retry = attempt <= 2;
 			break;
 		case CURLE_OPERATION_TIMEDOUT:
@@ -484,7 +485,6 @@ bool hf_retryable(const struct hf_req *r, CURLcode result, int attempt, double *
 		case CURLE_RECV_ERROR:
 		case CURLE_GOT_NOTHING:
 		case CURLE_PARTIAL_FILE:
-		case CURLE_SSL_CONNECT_ERROR:
 		case CURLE_HTTP2:
 		case CURLE_HTTP2_STREAM:
 		case CURLE_WEIRD_SERVER_REPLY:
@@ -698,6 +698,10 @@ int hf_net_error(const struct hf_net *n, const struct hf_req *r, CURLcode result
 				 "HF_HUB_ETAG_TIMEOUT / HF_HUB_DOWNLOAD_TIMEOUT (now %g s / %g s)", object,
 				 origin[0] ? origin : n->origin, why, attempts, n->cfg->etag_timeout,
 				 n->cfg->download_timeout);
+	case CURLE_SSL_CONNECT_ERROR:
+		return bn_seterr(err, BN_ENET,
+				 "%s: TLS handshake with %s failed (%s); check HF_ENDPOINT (https:// or http://?) "
+				 "and the proxy variables", object, origin[0] ? origin : n->origin, why);
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CACERT_BADFILE:
 	case CURLE_SSL_CERTPROBLEM:
