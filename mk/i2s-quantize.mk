@@ -1,5 +1,22 @@
 # i2s-quantize: f32/f16/bf16 GGUF -> I2_S (bitnet.cpp) or TQ1_0/TQ2_0 (mainline llama.cpp), and
-# I2_S -> TQ1_0/TQ2_0.  The rules it shares with gguf-convert's direct outputs live in
-# tools/common/quant_plan.{c,h}, which calls the kernels' references: whoever links libcommon
-# for quant_plan links libkernels after it.
+# I2_S -> TQ1_0/TQ2_0 (tools/i2s-quantize/).  The rules it shares with gguf-convert's direct
+# outputs live in tools/common/quant_plan.{c,h}, which calls the kernels' references: whoever
+# links libcommon for quant_plan links libkernels after it.
+IQ_LIB_SRCS := $(filter-out tools/i2s-quantize/main.c,$(sort $(wildcard tools/i2s-quantize/*.c)))
+$(call add-lib,i2squant,$(IQ_LIB_SRCS))
+$(call add-tool,i2s-quantize,tools/i2s-quantize/main.c,$(LIBDIR)/libi2squant.a $(LIB_common) $(LIBDIR)/libkernels.a $(LIB_common),$(COMMON_LDLIBS))
+
+TEST_ARCHIVES += $(LIBDIR)/libi2squant.a
 TEST_LDLIBS += $(LIBDIR)/libkernels.a
+TEST_DEPS += $(BIN)/i2s-quantize
+
+# ---- bench-quantize ----------------------------------------------------------------------------
+# Time and peak RSS of i2s-quantize on the f32 GGUF of bitnet_b1_58-large (24 layers), 1 and 2
+# threads, next to llama-quantize's anchors.md figures and a page-cache read of the input.
+$(call add-tool,quantize-bench,$(sort $(wildcard tools/quantize-bench/*.c)),$(LIBDIR)/libmkmodel.a $(LIB_common),$(COMMON_LDLIBS),-Itools/mkmodel)
+
+## bench-quantize: i2s-quantize time and peak RSS on bitnet_b1_58-large (1 and 2 threads) vs llama-quantize
+.PHONY: bench-quantize
+bench-quantize: $(BIN)/quantize-bench $(BIN)/i2s-quantize
+	$(Q)$(BIN)/quantize-bench --quantizer $(BIN)/i2s-quantize --workdir $(BUILD)/bench/quantize --threads 1,2
+BENCH_TARGETS += bench-quantize

@@ -425,34 +425,85 @@ Test(quant_plan, f16_and_q8_0_rows_match_the_reference_conversions)
 	cr_assert(eq(int, memcmp(a, x, N * 4), 0));
 }
 
-Test(quant_plan, decodes_what_it_encodes_to_the_expected_values)
+Test(quant_plan, verify_accepts_what_it_encodes_and_names_the_first_wrong_element)
 {
 	enum { N = 256 * 8 };
-	static float x[N], y[N], e[N];
+	static float x[N], y[N];
 	static uint8_t buf[N * 4];
 	const uint32_t types[] = { GGUF_TYPE_I2_S, GGUF_TYPE_TQ1_0, GGUF_TYPE_TQ2_0, GGUF_TYPE_F16,
 				   GGUF_TYPE_Q8_0, GGUF_TYPE_F32 };
 	for (int kind = 0; kind < 3; kind++) {
 		fill(x, N, kind);
-		double scale = i2s_absmax(x, N, 0.0);
 		for (size_t t = 0; t < sizeof types / sizeof *types; t++) {
-			qp_encode_rows(types[t], x, 512, N / 512, scale, buf);
-			qp_decode_rows(types[t], buf, 512, N / 512, (float)scale, y);
-			qp_expected_rows(types[t], x, 512, N / 512, scale, e);
-			for (int i = 0; i < N; i++)
-				cr_assert(y[i] == e[i], "type %u kind %d element %d: %a vs %a",
-					  types[t], kind, i, y[i], e[i]);
-			if (kind == 0 && types[t] == GGUF_TYPE_I2_S)
-				for (int i = 0; i < N; i++)
-					cr_assert(y[i] == x[i], "ternary I2_S element %d", i);
+			uint32_t ty = types[t];
+			size_t bytes = (size_t)qp_rows_nbytes(ty, 512, N / 512);
+			qp_encode_rows(ty, x, 512, N / 512, 1.0, buf);
+			cr_assert(eq(sz, qp_verify_rows(ty, buf, x, 512, N / 512), SIZE_MAX),
+				  "type %u kind %d", ty, kind);
+			/* one wrong bit in the second half: reported there, not earlier */
+			size_t at = bytes / 2 + 5;
+			if (ty == GGUF_TYPE_TQ1_0 || ty == GGUF_TYPE_TQ2_0)
+				at = (bytes / 2) / (ty == 34 ? 54 : 66) * (ty == 34 ? 54 : 66) + 5;
+			buf[at] ^= 0x40;
+			size_t bad = qp_verify_rows(ty, buf, x, 512, N / 512);
+			cr_assert(ge(sz, bad, (size_t)N / 2 - 256), "type %u kind %d: %zu", ty, kind, bad);
+			cr_assert(lt(sz, bad, (size_t)N), "type %u kind %d: %zu", ty, kind, bad);
+			if (ty == GGUF_TYPE_I2_S) /* byte 5 of block 8, bits 7..6: element 8·128 + 5 */
+				cr_assert(eq(sz, bad, 8 * 128 + 5));
+			if (ty == GGUF_TYPE_F32 || ty == GGUF_TYPE_F16)
+				cr_assert(eq(sz, bad, at / (ty == GGUF_TYPE_F32 ? 4 : 2)));
 		}
 	}
+	/* a ternary tensor: I2_S decodes to the input itself, TQ to sign·fp16(v) */
+	fill(x, N, 0);
+	qp_encode_rows(GGUF_TYPE_I2_S, x, N, 1, 1.0, buf);
+	qp_decode_rows(GGUF_TYPE_I2_S, buf, N, 1, 0.0078125f, y);
+	for (int i = 0; i < N; i++)
+		cr_assert(y[i] == x[i], "ternary I2_S element %d", i);
+	for (int i = 0; i < N; i++)
+		x[i] = x[i] == 0 ? x[i] : (x[i] > 0 ? 0.0077555f : -0.0077555f);
+	float d = bn_f16_to_f32(bn_f32_to_f16(0.0077555f));
+	cr_assert(d != 0.0077555f);
+	qp_encode_rows(GGUF_TYPE_TQ2_0, x, 512, N / 512, 1.0, buf);
+	qp_decode_rows(GGUF_TYPE_TQ2_0, buf, 512, N / 512, 0.0f, y);
+	for (int i = 0; i < N; i++)
+		cr_assert(y[i] == (x[i] == 0 ? 0.0f : (x[i] > 0 ? d : -d)), "TQ2_0 element %d", i);
 	/* the I2_S decoder is the reference dequantizer */
 	fill(x, N, 0);
 	i2s_quantize_ref(x, N, buf);
-	i2s_dequantize_ref(buf, N, e);
-	qp_decode_rows(GGUF_TYPE_I2_S, buf, N, 1, i2s_get_scale(buf, N), y);
-	cr_assert(eq(int, memcmp(y, e, sizeof y), 0));
+	i2s_dequantize_ref(buf, N, y);
+	static float z[N];
+	qp_decode_rows(GGUF_TYPE_I2_S, buf, N, 1, i2s_get_scale(buf, N), z);
+	cr_assert(eq(int, memcmp(y, z, sizeof y), 0));
+}
+
+Test(quant_plan, f16_rows_round_like_the_reference_over_a_sweep_of_all_floats)
+{
+	enum { N = 4096 };
+	static float x[N];
+	static uint8_t h[2 * N];
+	const uint32_t edges[] = { 0, 1, 0x33000000, 0x33000001, 0x32ffffff, 0x387fffff, 0x38800000,
+				   0x38800fff, 0x38801000, 0x38803000, 0x477fefff, 0x477ff000,
+				   0x477fffff, 0x47800000, 0x7f7fffff, 0x7f800000, 0x7f800001,
+				   0x7fc00000, 0x7fffffff, 0x3f800000, 0x33800000, 0x337fffff };
+	uint64_t u = 0, checked = 0;
+	size_t k = 0;
+	while (u <= UINT32_MAX) {
+		for (k = 0; k < N && u <= UINT32_MAX; k++) {
+			uint32_t v = checked < 2 * BN_ARRAY_LEN(edges)
+					     ? edges[checked / 2] ^ (checked % 2 ? 0x80000000u : 0)
+					     : (uint32_t)u;
+			x[k] = bn_bits_f32(v);
+			if (checked++ >= 2 * BN_ARRAY_LEN(edges))
+				u += 4093; /* a prime stride: every exponent, many mantissas */
+		}
+		qp_encode_rows(GGUF_TYPE_F16, x, k, 1, 0, h);
+		for (size_t i = 0; i < k; i++) {
+			uint16_t got;
+			memcpy(&got, h + 2 * i, 2);
+			cr_assert(eq(u16, got, bn_f32_to_f16(x[i])), "0x%08x", bn_f32_bits(x[i]));
+		}
+	}
 }
 
 Test(quant_plan, writes_the_i2s_tail)

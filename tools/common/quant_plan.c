@@ -16,6 +16,14 @@
 #include "q8_0.h"
 #include "tq.h"
 
+/* The row loops are compiled twice on x86-64, for AVX2 and the baseline, and the loader picks
+ * one (ifunc); they round identically (no FMA is enabled either way). */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define QP_HOT __attribute__((target_clones("avx2", "default")))
+#else
+#define QP_HOT
+#endif
+
 static const struct {
 	const char *name;
 	uint32_t type, ftype;
@@ -232,24 +240,40 @@ void qp_stats_init(struct qp_stats *s)
 	s->first_bad_value = 0.0f;
 }
 
-void qp_stats_add(struct qp_stats *s, const float *x, size_t n, uint64_t first)
+/* The fast loop works on the bit patterns of |x| (for non-negative floats their order is the
+ * integer order) in 16 independent lanes that the compiler vectorises; a maximum >= 0x7f800000
+ * means an Inf or NaN is present, and the exact slow loop then finds it.  The minimum non-zero
+ * value uses bits - 1, which wraps 0 to the top. */
+#define STAT_LANES 16
+
+QP_HOT static void stats_add(struct qp_stats *s, const float *x, size_t n, uint64_t first)
 {
-	/* Finite values only in the fast loop (float max is exact, so the double absmax equals
-	 * the reference's fmax over doubles); a non-finite value sends us to the slow path. */
-	float amax = 0.0f, amin = INFINITY;
-	size_t bad = 0;
-	for (size_t i = 0; i < n; i++) {
-		float a = fabsf(x[i]);
-		bad |= !(a <= 3.40282347e+38f);
-		amax = a > amax ? a : amax;
-		amin = a < amin && a != 0.0f ? a : amin;
+	uint32_t mx[STAT_LANES] = { 0 }, mn[STAT_LANES];
+	for (int j = 0; j < STAT_LANES; j++)
+		mn[j] = UINT32_MAX;
+	size_t i = 0;
+	for (; i + STAT_LANES <= n; i += STAT_LANES)
+		for (int j = 0; j < STAT_LANES; j++) {
+			uint32_t b = bn_f32_bits(x[i + (size_t)j]) & 0x7fffffffu, z = b - 1;
+			mx[j] = b > mx[j] ? b : mx[j];
+			mn[j] = z < mn[j] ? z : mn[j];
+		}
+	for (; i < n; i++) {
+		uint32_t b = bn_f32_bits(x[i]) & 0x7fffffffu, z = b - 1;
+		mx[0] = b > mx[0] ? b : mx[0];
+		mn[0] = z < mn[0] ? z : mn[0];
 	}
-	if (bad) {
-		amax = 0.0f;
-		amin = INFINITY;
-		for (size_t i = 0; i < n; i++) {
-			float a = fabsf(x[i]);
-			if (!(a <= 3.40282347e+38f)) {
+	uint32_t amax = 0, zmin = UINT32_MAX;
+	for (int j = 0; j < STAT_LANES; j++) {
+		amax = mx[j] > amax ? mx[j] : amax;
+		zmin = mn[j] < zmin ? mn[j] : zmin;
+	}
+	if (amax >= 0x7f800000u) { /* Inf or NaN somewhere: the exact slow loop */
+		amax = 0;
+		zmin = UINT32_MAX;
+		for (i = 0; i < n; i++) {
+			uint32_t b = bn_f32_bits(x[i]) & 0x7fffffffu;
+			if (b >= 0x7f800000u) {
 				if (first + i < s->first_nonfinite) {
 					s->first_nonfinite = first + i;
 					s->first_bad_value = x[i];
@@ -257,15 +281,20 @@ void qp_stats_add(struct qp_stats *s, const float *x, size_t n, uint64_t first)
 				s->n_nonfinite++;
 				continue;
 			}
-			amax = a > amax ? a : amax;
-			if (a != 0.0f && a < amin)
-				amin = a;
+			amax = b > amax ? b : amax;
+			zmin = b - 1 < zmin ? b - 1 : zmin;
 		}
 	}
-	if ((double)amax > s->absmax)
-		s->absmax = amax;
-	if (amin < s->min_nonzero)
-		s->min_nonzero = amin;
+	if ((double)bn_bits_f32(amax) > s->absmax)
+		s->absmax = bn_bits_f32(amax);
+	float mnz = zmin == UINT32_MAX ? INFINITY : bn_bits_f32(zmin + 1);
+	if (mnz < s->min_nonzero)
+		s->min_nonzero = mnz;
+}
+
+void qp_stats_add(struct qp_stats *s, const float *x, size_t n, uint64_t first)
+{
+	stats_add(s, x, n, first); /* a static clone: clang 14 emits no ifunc for an unused extern one */
 }
 
 void qp_stats_merge(struct qp_stats *into, const struct qp_stats *from)
@@ -324,23 +353,35 @@ static float dead_zone(void)
 	return (double)t < 1e-6 ? nextafterf(t, INFINITY) : t;
 }
 
-/* §7.4 codes for scale > 0 (then x·scale > 0 is x > 0): 1 in the dead zone, 2 above, 0 below. */
-static void i2s_pack_rows(const float *x, size_t n, uint8_t *dst)
+/* §7.4 codes for scale > 0 (then x·scale > 0 is x > 0): 1 in the dead zone, 2 above, 0 below,
+ * written as 1 + (x >= dz) - (x <= -dz) so that it vectorises. */
+QP_HOT static void i2s_pack_rows(const float *x, size_t n, uint8_t *dst)
 {
 	const float dz = dead_zone();
 	for (size_t b = 0; b < n / I2S_BLOCK; b++) {
 		const float *xb = x + b * I2S_BLOCK;
 		uint8_t *d = dst + b * I2S_BLOCK_BYTES;
 		for (int m = 0; m < 32; m++) {
-			uint8_t byte = 0;
-			for (int g = 0; g < 4; g++) {
-				float v = xb[32 * g + m];
-				uint8_t c = fabsf(v) < dz ? 1 : (v > 0.0f ? 2 : 0);
-				byte |= (uint8_t)(c << (6 - 2 * g));
-			}
-			d[m] = byte;
+			float v0 = xb[m], v1 = xb[32 + m], v2 = xb[64 + m], v3 = xb[96 + m];
+			uint32_t c0 = 1u + (v0 >= dz) - (v0 <= -dz), c1 = 1u + (v1 >= dz) - (v1 <= -dz);
+			uint32_t c2 = 1u + (v2 >= dz) - (v2 <= -dz), c3 = 1u + (v3 >= dz) - (v3 <= -dz);
+			d[m] = (uint8_t)(c0 << 6 | c1 << 4 | c2 << 2 | c3);
 		}
 	}
+}
+
+/* f32 -> f16, round to nearest even, branch-free (bn_f32_to_f16's results, which the tests
+ * check): normal results by integer rounding on bit 13, subnormal ones by the FPU's own
+ * rounding when adding 0.5 (whose ulp, 2^-24, is the f16 subnormal step). */
+static inline uint16_t f16_rne(float f)
+{
+	uint32_t u = bn_f32_bits(f), sign = (u >> 16) & 0x8000u, a = u & 0x7fffffffu;
+	uint32_t norm = (a + 0xc8000fffu + ((a >> 13) & 1u)) >> 13; /* a - (112 << 23) + ... */
+	uint32_t sub = bn_f32_bits(bn_bits_f32(a) + 0.5f) - 0x3f000000u;
+	uint32_t r = a < 0x38800000u ? sub : norm;
+	uint32_t special = a > 0x7f800000u ? 0x7e00u | ((a >> 13) & 0x3ffu) : 0x7c00u;
+	r = a >= 0x47800000u ? special : r;
+	return (uint16_t)(sign | r);
 }
 
 /* Mainline's block scale and trits; lroundf(y) for |y| <= 1 (always true: |x| <= max) is 1 from
@@ -398,6 +439,14 @@ static void tq2_encode(const float *x, size_t n, struct tq2_block *y)
 	}
 }
 
+QP_HOT static void f16_rows(const float *x, size_t n, uint8_t *dst)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint16_t h = f16_rne(x[i]);
+		memcpy(dst + 2 * i, &h, 2);
+	}
+}
+
 void qp_encode_rows(uint32_t out_type, const float *x, uint64_t ne0, size_t nrows,
 		    double i2s_scale, uint8_t *dst)
 {
@@ -407,10 +456,7 @@ void qp_encode_rows(uint32_t out_type, const float *x, uint64_t ne0, size_t nrow
 		memcpy(dst, x, n * 4);
 		break;
 	case GGUF_TYPE_F16:
-		for (size_t i = 0; i < n; i++) {
-			uint16_t h = bn_f32_to_f16(x[i]);
-			memcpy(dst + 2 * i, &h, 2);
-		}
+		f16_rows(x, n, dst);
 		break;
 	case GGUF_TYPE_Q8_0:
 		quantize_q8_0_ref(x, n, (struct q8_0_block *)(void *)dst);
@@ -445,15 +491,15 @@ void qp_i2s_tail(float scale, const uint8_t *pad, uint8_t tail[32])
 
 static void i2s_decode_rows(const uint8_t *src, size_t n, float scale, float *y)
 {
-	const float lut[4] = { -scale, 0.0f, scale, 2.0f * scale };
 	for (size_t b = 0; b < n / I2S_BLOCK; b++) {
 		const uint8_t *s = src + b * I2S_BLOCK_BYTES;
 		float *yb = y + b * I2S_BLOCK;
 		for (int m = 0; m < 32; m++) {
-			yb[m] = lut[s[m] >> 6];
-			yb[32 + m] = lut[(s[m] >> 4) & 3];
-			yb[64 + m] = lut[(s[m] >> 2) & 3];
-			yb[96 + m] = lut[s[m] & 3];
+			int v = s[m];
+			yb[m] = (float)((v >> 6) - 1) * scale;
+			yb[32 + m] = (float)(((v >> 4) & 3) - 1) * scale;
+			yb[64 + m] = (float)(((v >> 2) & 3) - 1) * scale;
+			yb[96 + m] = (float)((v & 3) - 1) * scale;
 		}
 	}
 }
@@ -496,45 +542,105 @@ void qp_decode_rows(uint32_t type, const uint8_t *src, uint64_t ne0, size_t nrow
 	}
 }
 
-void qp_expected_rows(uint32_t out_type, const float *x, uint64_t ne0, size_t nrows,
-		      double i2s_scale, float *y)
+/* The expected TQ values of one 256-block: round(x/m)·fp16(m), m = max |x|. */
+static void tq_expected(const float *x, float *e)
+{
+	float m = 0.0f;
+	for (int j = 0; j < QK_K; j++)
+		m = fmaxf(m, fabsf(x[j]));
+	float d = bn_f16_to_f32(bn_f32_to_f16(m));
+	float id = m != 0.0f ? 1.0f / m : 0.0f;
+	for (int j = 0; j < QK_K; j++)
+		e[j] = (float)lroundf(x[j] * id) * d;
+}
+
+/* The reference's code rule (i2s_code_of with a positive scale) in floats: |x| < 1e-6 in
+ * double is |x| < dz in float. */
+static inline unsigned ref_code(float x, float dz)
+{
+	return fabsf(x) < dz ? 1u : (x > 0.0f ? 2u : 0u);
+}
+
+/* Codes against the reference rule, a block at a time; the slow loop names the element. */
+QP_HOT static size_t i2s_verify(const uint8_t *w, const float *x, size_t n)
+{
+	const float dz = dead_zone();
+	for (size_t b = 0; b < n / I2S_BLOCK; b++) {
+		const uint8_t *s = w + b * I2S_BLOCK_BYTES;
+		const float *xb = x + b * I2S_BLOCK;
+		unsigned bad = 0;
+		for (int m = 0; m < 32; m++) {
+			unsigned v = s[m];
+			bad |= (v >> 6) ^ ref_code(xb[m], dz);
+			bad |= ((v >> 4) & 3u) ^ ref_code(xb[32 + m], dz);
+			bad |= ((v >> 2) & 3u) ^ ref_code(xb[64 + m], dz);
+			bad |= (v & 3u) ^ ref_code(xb[96 + m], dz);
+		}
+		if (bad)
+			for (int j = 0; j < I2S_BLOCK; j++)
+				if (((s[j % 32] >> (6 - 2 * (j / 32))) & 3u) != i2s_code_of(xb[j], 1.0))
+					return b * I2S_BLOCK + (size_t)j;
+	}
+	return SIZE_MAX;
+}
+
+QP_HOT static size_t f16_verify(const uint8_t *w, const float *x, size_t n)
+{
+	unsigned bad = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint16_t h;
+		memcpy(&h, w + 2 * i, 2);
+		bad |= (unsigned)(h ^ f16_rne(x[i]));
+	}
+	if (bad)
+		for (size_t i = 0; i < n; i++) {
+			uint16_t h;
+			memcpy(&h, w + 2 * i, 2);
+			if (h != f16_rne(x[i]))
+				return i;
+		}
+	return SIZE_MAX;
+}
+
+size_t qp_verify_rows(uint32_t out_type, const uint8_t *w, const float *x, uint64_t ne0,
+		      size_t nrows)
 {
 	size_t n = (size_t)(ne0 * nrows);
 	switch (out_type) {
-	case GGUF_TYPE_I2_S: {
-		float s = (float)i2s_scale;
-		for (size_t i = 0; i < n; i++)
-			y[i] = fabs((double)x[i]) < 1e-6 ? 0.0f : (x[i] > 0 ? s : -s);
-		break;
-	}
+	case GGUF_TYPE_I2_S:
+		return i2s_verify(w, x, n);
 	case GGUF_TYPE_TQ1_0:
-	case GGUF_TYPE_TQ2_0:
+	case GGUF_TYPE_TQ2_0: {
+		float y[QK_K], e[QK_K];
+		size_t bsz = out_type == GGUF_TYPE_TQ1_0 ? sizeof(struct tq1_block)
+							 : sizeof(struct tq2_block);
 		for (size_t b = 0; b < n / QK_K; b++) {
-			const float *xb = x + b * QK_K;
-			float m = 0.0f;
+			qp_decode_rows(out_type, w + b * bsz, QK_K, 1, 0.0f, y);
+			tq_expected(x + b * QK_K, e);
 			for (int j = 0; j < QK_K; j++)
-				m = fmaxf(m, fabsf(xb[j]));
-			float d = bn_f16_to_f32(bn_f32_to_f16(m));
-			float id = m != 0.0f ? 1.0f / m : 0.0f;
-			for (int j = 0; j < QK_K; j++)
-				y[b * QK_K + j] = (float)lroundf(xb[j] * id) * d;
+				if (y[j] != e[j])
+					return b * QK_K + (size_t)j;
 		}
-		break;
-	case GGUF_TYPE_F16:
-		for (size_t i = 0; i < n; i++)
-			y[i] = bn_f16_to_f32(bn_f32_to_f16(x[i]));
-		break;
-	case GGUF_TYPE_Q8_0: {
-		struct q8_0_block blk;
-		for (size_t b = 0; b < n / QK8_0; b++) {
-			quantize_q8_0_ref(x + b * QK8_0, QK8_0, &blk);
-			dequantize_q8_0_ref(&blk, QK8_0, y + b * QK8_0);
-		}
-		break;
+		return SIZE_MAX;
 	}
+	case GGUF_TYPE_F16:
+		return f16_verify(w, x, n);
+	case GGUF_TYPE_Q8_0: {
+		struct q8_0_block q;
+		for (size_t b = 0; b < n / QK8_0; b++) {
+			quantize_q8_0_ref(x + b * QK8_0, QK8_0, &q);
+			if (memcmp(&q, w + b * sizeof q, sizeof q) != 0)
+				return b * QK8_0;
+		}
+		return SIZE_MAX;
+	}
+	case GGUF_TYPE_F32:
+		for (size_t i = 0; i < n; i++)
+			if (memcmp(w + 4 * i, x + i, 4) != 0)
+				return i;
+		return SIZE_MAX;
 	default:
-		memcpy(y, x, n * 4);
-		break;
+		return 0;
 	}
 }
 

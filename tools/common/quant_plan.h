@@ -137,9 +137,11 @@ bool qp_stats_ternary(const struct qp_stats *s, uint32_t out_type);
 uint64_t qp_rows_nbytes(uint32_t type, uint64_t ne0, uint64_t nrows);
 
 /* Encodes nrows whole rows x[0 .. nrows·ne0) into dst (qp_rows_nbytes bytes).  out_type is F32,
- * F16, Q8_0, TQ1_0, TQ2_0 or I2_S; i2s_scale is the tensor's qp_stats.absmax (I2_S only).  Row
- * ranges may be encoded in any order and on any thread: the bytes of a row depend only on that
- * row and the tensor scale. */
+ * F16, Q8_0, TQ1_0, TQ2_0 or I2_S.  Row ranges may be encoded in any order and on any thread:
+ * the bytes of a row depend only on that row.  I2_S codes depend on the scale only through its
+ * sign, so any i2s_scale > 0 gives the bytes llama-quantize writes with scale = max|x| (the
+ * scale itself goes into the tail, qp_i2s_tail): rows can be encoded before the whole tensor
+ * was seen.  (An i2s_scale <= 0 reproduces the reference's codes for it.) */
 void qp_encode_rows(uint32_t out_type, const float *x, uint64_t ne0, size_t nrows,
 		    double i2s_scale, uint8_t *dst);
 
@@ -151,12 +153,19 @@ void qp_i2s_tail(float scale, const uint8_t *pad, uint8_t tail[32]);
 void qp_decode_rows(uint32_t type, const uint8_t *src, uint64_t ne0, size_t nrows,
 		    float i2s_scale, float *y);
 
-/* What a correct encoding of x decodes to, computed from the values alone: I2_S 0 where
- * |x| < 1e-6, else ±(float)i2s_scale with the sign of x; TQ (round(x/m)·fp16(m)) with m the
- * block's max |x|, i.e. sign(x)·fp16(v) for ternary input; F16 x rounded to fp16; Q8_0 the
- * round trip; F32 x.  For ternary input and I2_S this is x itself (±0 as +0). */
-void qp_expected_rows(uint32_t out_type, const float *x, uint64_t ne0, size_t nrows,
-		      double i2s_scale, float *y);
+/* Checks nrows rows written as `w` (qp_rows_nbytes bytes, e.g. read back from the output
+ * file) against the input rows x they were encoded from.  Returns the index (within these
+ * rows) of the first element that does not read back as its value demands, or SIZE_MAX:
+ *   I2_S   its code is i2s_code_of(x) (kernels/i2s.h; the scale and padding are checked by the
+ *          caller, as they follow the last row) -- with a ternary tensor and the stored scale
+ *          equal to max|x| this is "decodes to x exactly, ±0 as 0";
+ *   TQ1_0, TQ2_0  it dequantizes (kernels/tq.h) to round(x/m)·fp16(m), m = the block's max|x|,
+ *          i.e. sign(x)·fp16(v) for a ternary tensor;
+ *   F16    its bits are x rounded to nearest even;  Q8_0  its block is quantize_q8_0_ref's;
+ *   F32    its bits are x's.
+ * x must be finite (the caller's statistics refuse anything else). */
+size_t qp_verify_rows(uint32_t out_type, const uint8_t *w, const float *x, uint64_t ne0,
+		      size_t nrows);
 
 /* ---- llama-quantize's stale I2_S padding (§7.5) -------------------------------------------
  * llama-quantize encodes every converted tensor into one scratch buffer that is never cleared
