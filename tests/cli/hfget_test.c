@@ -948,11 +948,13 @@ Test(hfget, retries_server_errors_with_backoff)
 {
 	struct hub h;
 	hub_start(&h, "hfget-500", STD_CONFIG "fault host=hub method=HEAD path=config.json status=500 times=2\n"
-					      "fault host=cdn method=GET status=503 times=1\n");
+					      "fault host=cdn method=GET status=503 times=1\n"
+					      "fault host=hub method=GET path=/api/ status=408 times=1\n");
 	struct tu_run r = hfget(&h, "acme/tiny", "--local-dir", h.out);
 	cr_assert(eq(int, r.status, 0), "stderr: %s", r.err);
 	cr_assert(eq(int, nlog(&h, "hub HEAD", "config.json"), 3));
 	cr_assert(eq(int, nlog(&h, "cdn GET", "status=503"), 1));
+	cr_assert(eq(int, nlog(&h, "hub GET /api/", "status=408"), 1));
 	cr_assert(truth(repo_same(&h, "config.json") && repo_same(&h, "model.bin") && repo_same(&h, "sub/tok.model")));
 	tu_run_free(&r);
 	hub_stop(&h);
@@ -1189,6 +1191,27 @@ Test(hfget, says_when_the_endpoint_is_not_a_hub)
 	struct tu_run r = hfget(&h, "acme/tiny", "config.json", "--local-dir", h.out);
 	cr_assert(eq(int, r.status, 1));
 	cr_assert(truth(strstr(r.err, "does not look like a Hugging Face Hub (no X-Repo-Commit header")), "stderr: %s", r.err);
+	tu_run_free(&r);
+	hub_stop(&h);
+}
+
+Test(hfget, accepts_weak_etags_and_names_missing_metadata_headers)
+{
+	struct hub h;
+	hub_start(&h, "hfget-etags", "repo acme/tiny weak_etag=1\ncommit acme/tiny " SHA_A " $D/repo\nref acme/tiny main " SHA_A "\n");
+	struct tu_run r = hfget(&h, "acme/tiny", "config.json", "--local-dir", h.out);
+	cr_assert(eq(int, r.status, 0), "W/\"...\" is the same etag: %s", r.err);
+	tu_run_free(&r);
+	hub_config(&h, STD_CONFIG "fault host=hub method=HEAD no_etag=1 times=0\n");
+	r = hfget(&h, "acme/tiny", "model.bin", "--local-dir", h.out);
+	cr_assert(eq(int, r.status, 1));
+	cr_assert(truth(strstr(r.err, "model.bin: the resolve answer from http://127.0.0.1:") != NULL &&
+			strstr(r.err, " has no ETag; check HF_ENDPOINT") != NULL), "stderr: %s", r.err);
+	tu_run_free(&r);
+	hub_config(&h, STD_CONFIG "fault host=hub method=HEAD no_size=1 times=0\n");
+	r = hfget(&h, "acme/tiny", "model.bin", "--local-dir", h.out);
+	cr_assert(eq(int, r.status, 1));
+	cr_assert(truth(strstr(r.err, " has no size (X-Linked-Size or Content-Length)") != NULL), "stderr: %s", r.err);
 	tu_run_free(&r);
 	hub_stop(&h);
 }
