@@ -474,6 +474,14 @@ Test(hfget, an_up_to_date_rerun_costs_one_api_call_and_touches_nothing)
 	cr_assert(eq(i64, mtime_ns(mb), t1));
 	cr_assert(eq(i64, mtime_ns(meta), m1));
 	cr_assert(truth(strstr(r.err, "up to date")));
+	/* --force-download fetches everything again */
+	log_clear(&h);
+	tu_run_free(&r);
+	r = hfget(&h, "acme/tiny", "--local-dir", h.out, "--force-download");
+	cr_assert(eq(int, r.status, 0), "stderr: %s", r.err);
+	cr_assert(eq(int, nlog(&h, "hub HEAD"), 4));
+	cr_assert(eq(int, nlog(&h, "cdn GET"), 2));
+	cr_assert(truth(repo_same(&h, "model.bin")));
 	free(mb);
 	free(meta);
 	tu_run_free(&r);
