@@ -45,7 +45,9 @@ Test(weight_quant, reproduces_the_section_13_2_vector)
 	float s = cv_wquant_scale(sum, 8);
 	cr_expect(eq(flt, (float)(sum / 8), 0.14750001f));
 	cr_expect(eq(flt, s, 6.7796607f));
-	struct cv_prep pp = { .s = s };
+	struct cv_prep pp;
+	cv_wquant_prep(&t, sum, &pp);
+	cr_expect(eq(flt, pp.s, s));
 	float y[8];
 	cv_rows(&t, &pp, 0, 1, y);
 	const uint32_t want[8] = { 0x3e170a3e, 0x80000000, 0x00000000, 0xbe170a3e,

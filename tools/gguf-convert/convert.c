@@ -18,7 +18,7 @@
 #include "convert.h"
 #include "pool.h"
 
-#define CHUNK_ELEMS (1u << 20)   /* ~4 MB of f32 per chunk */
+#define CHUNK_ELEMS (1u << 18)   /* ~1 MB of f32 per chunk: produced and encoded in cache */
 #define MAX_CONFIG (16u << 20)
 
 void cv_model_name(const char *dir, char *buf, size_t size)
@@ -191,7 +191,7 @@ static int produce_item(void *arg, size_t i, void *scratch, struct bn_err *err)
 		if (!x)
 			return bn_seterr(err, BN_ENOMEM, "out of memory");
 		cv_rows(t, &R->prep, r0, nr, x);
-		R->enc.encode(&R->enc, x, r0, nr, R->slot[s]);
+		R->enc.encode(&R->enc, x, r0, nr, i, R->slot[s]);
 	}
 	R->slot_len[s] = nb;
 	return 0;
@@ -271,17 +271,16 @@ static int stream_tensor(struct run *R, const struct cv_outtype *ot, const struc
 		double sum = 0;
 		for (size_t i = 0; i < n; i++)
 			sum += R->partial[i];
-		R->prep.s = cv_wquant_scale(sum, t->n);
+		cv_wquant_prep(t, sum, &R->prep);
 	}
 	if ((rc = ot->setup(R->x, t, &R->enc, err)))
 		return rc;
 	if ((rc = plan_chunks(R, err)))
 		goto out;
-	/* an encoder that scans checks its input itself */
-	R->check_tern = ot->ternary && t->role == CV_PROJ && !R->o->force && !R->enc.scan;
+	if (R->enc.begin && (rc = R->enc.begin(&R->enc, R->n_chunks, err)))
+		goto out;
+	R->check_tern = ot->ternary && t->role == CV_PROJ && !R->o->force && !R->enc.checks;
 	if (R->enc.scan || R->check_tern) {
-		if (R->enc.scan && (rc = R->enc.scan_begin(&R->enc, R->n_chunks, err)))
-			goto out;
 		if (R->check_tern) {
 			struct tern *tn = realloc(R->tern, R->n_chunks * sizeof *tn);
 			if (!tn) {
@@ -488,7 +487,8 @@ int cv_convert(const struct cv_opts *o, struct bn_err *err)
 		goto out;
 	}
 	unsigned threads = o->threads ? o->threads : bn_cpu_count();
-	/* one worker per CPU produces chunks; the calling thread writes them */
+	/* threads - 1 workers produce chunks; the calling thread writes them in order and produces
+	 * too while the next one is not ready */
 	R.window = 2 * (size_t)threads + 2;
 	R.slot = calloc(R.window, sizeof *R.slot);
 	R.slot_len = calloc(R.window, sizeof *R.slot_len);
@@ -496,7 +496,7 @@ int cv_convert(const struct cv_opts *o, struct bn_err *err)
 		rc = bn_seterr(err, BN_ENOMEM, "out of memory");
 		goto out;
 	}
-	if (!(R.pool = cv_pool_new(threads > 1 ? threads : 0, sizeof(struct scratch), R.window,
+	if (!(R.pool = cv_pool_new(threads - 1, sizeof(struct scratch), R.window,
 				  scratch_fini, err))) {
 		rc = -BN_ENOMEM;
 		goto out;

@@ -25,6 +25,15 @@
 #include "quant_plan.h"
 #include "safetensors.h"
 
+/* Hot loops get an AVX2 clone picked at load time on x86-64 (GCC and clang target_clones).  The
+ * loops use only exact element-wise operations and a fixed accumulation order, so both clones
+ * give the same bits. */
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && !defined(CV_NO_CLONES)
+#define CV_HOT __attribute__((target_clones("avx2", "default")))
+#else
+#define CV_HOT
+#endif
+
 /* ---- config.json (§3) ------------------------------------------------------------------- */
 
 /* The converter class of the reference (§3.1): it decides name mapping, weight_quant, q/k
@@ -183,6 +192,8 @@ void cv_plan_free(struct cv_plan *p);
 /* Per-tensor constants of the value transform, from cv_prepare. */
 struct cv_prep {
 	float s;                         /* weight_quant: 1/mean|x| clamped (f32) */
+	float inv;                       /* 1/s: the magnitude of the ternary output (f32), rounded
+					  * through f16 for F16 checkpoints (§5.1 step 5) */
 	float wscale;                    /* packed: the weight_scale value */
 };
 
@@ -194,27 +205,33 @@ void cv_rows(const struct cv_tensor *t, const struct cv_prep *pp, uint64_t r0, u
 double cv_abs_sum(const struct cv_tensor *t, uint64_t r0, uint64_t nr);
 /* Derives s from the sum of |x| over the whole tensor. */
 float cv_wquant_scale(double abs_sum, uint64_t n);
+/* Fills pp->s and pp->inv for tensor t from the sum of |x|. */
+void cv_wquant_prep(const struct cv_tensor *t, double abs_sum, struct cv_prep *pp);
 
 /* ---- output types ----------------------------------------------------------------------- */
 
 /* How one tensor is encoded: the output type's per-tensor hook fills this.  The converter
- * produces the tensor's final f32 values in chunks of whole rows (a multiple of row_align), in
- * order, and gives each chunk to encode(); when `scan` is set it first gives every chunk to
- * scan() (possibly from several threads, each chunk once, with its chunk index) and then calls
- * scan_done().  After the last chunk, trailer() may write bytes of its own (a scale, a packed
- * block that needs the whole tensor).  The bytes of all chunks plus the trailer's are exactly
- * nbytes. */
+ * produces the tensor's final f32 values in chunks of whole rows (a multiple of row_align), and
+ * gives each chunk to encode() with its chunk number (from several threads, in any order; the
+ * bytes go to the file in chunk order).  begin() (optional) learns the number of chunks first.
+ * When `scan` is set, every chunk is first given to scan_chunk() in the same way and then
+ * scan_done() runs: for encoders that need the whole tensor before the first byte.  After the
+ * last chunk, trailer() may check what encode() saw and write bytes of its own (a scale, a block
+ * that needs the whole tensor).  The bytes of all chunks plus the trailer's are exactly nbytes.
+ * `checks` says the encoder validates its input itself (the converter's ternary check is then
+ * skipped). */
 struct cv_enc {
 	uint32_t type;                   /* ggml type written */
 	uint64_t nbytes;                 /* declared data size (what the loader reads) */
 	uint64_t row_align;              /* chunks hold a multiple of this many rows */
 	bool scan;
+	bool checks;
 	void *state;                     /* the encoder's, freed by fini */
 	/* bytes encode() writes for rows [r0, r0 + nr) */
 	uint64_t (*chunk_bytes)(const struct cv_enc *e, uint64_t r0, uint64_t nr);
+	int (*begin)(struct cv_enc *e, size_t n_chunks, struct bn_err *err);
 	void (*encode)(const struct cv_enc *e, const float *x, uint64_t r0, uint64_t nr,
-		       uint8_t *dst);
-	int (*scan_begin)(struct cv_enc *e, size_t n_chunks, struct bn_err *err);
+		       size_t chunk, uint8_t *dst);
 	void (*scan_chunk)(struct cv_enc *e, const float *x, uint64_t r0, uint64_t nr,
 			   size_t chunk);
 	int (*scan_done)(struct cv_enc *e, struct bn_err *err);

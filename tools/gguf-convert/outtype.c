@@ -20,9 +20,10 @@ static uint64_t f32_bytes(const struct cv_enc *e, uint64_t r0, uint64_t nr)
 }
 
 static void f32_encode(const struct cv_enc *e, const float *x, uint64_t r0, uint64_t nr,
-		       uint8_t *dst)
+		       size_t chunk, uint8_t *dst)
 {
 	(void)r0;
+	(void)chunk;
 	memcpy(dst, x, nr * *(const uint64_t *)e->state * 4);
 }
 
@@ -34,9 +35,10 @@ static uint64_t f16_bytes(const struct cv_enc *e, uint64_t r0, uint64_t nr)
 
 /* numpy astype(float16): round to nearest even */
 static void f16_encode(const struct cv_enc *e, const float *x, uint64_t r0, uint64_t nr,
-		       uint8_t *dst)
+		       size_t chunk, uint8_t *dst)
 {
 	(void)r0;
+	(void)chunk;
 	uint64_t n = nr * *(const uint64_t *)e->state;
 	for (uint64_t i = 0; i < n; i++) {
 		uint16_t h = bn_f32_to_f16(x[i]);
@@ -167,9 +169,8 @@ struct denc {
 	bool check;                   /* ternary target: refuse non-ternary input */
 	bool force;
 	const char *type_name;
-	struct qp_stats *part;        /* per scan chunk */
-	struct qp_stats all;
-	int nonfinite;                /* set by encode() when it sees NaN or infinity */
+	struct qp_stats *part;        /* per chunk, filled by encode() */
+	size_t n_part;
 };
 
 static uint64_t direct_bytes(const struct cv_enc *e, uint64_t r0, uint64_t nr)
@@ -179,25 +180,7 @@ static uint64_t direct_bytes(const struct cv_enc *e, uint64_t r0, uint64_t nr)
 	return qp_rows_nbytes(d->t->type, d->t->cols, nr);
 }
 
-static void direct_encode(const struct cv_enc *e, const float *x, uint64_t r0, uint64_t nr,
-			  uint8_t *dst)
-{
-	struct denc *d = e->state;
-	const struct cv_tensor *t = d->t;
-	if (!e->scan) { /* the scan checks these; here, as llama-quantize, refuse NaN and Inf */
-		for (uint64_t i = 0; i < nr * t->cols; i++)
-			if (!isfinite(x[i])) {
-				__atomic_store_n(&d->nonfinite, 1, __ATOMIC_RELAXED);
-				break;
-			}
-	}
-	qp_encode_rows(t->type, x, t->cols, (size_t)nr, d->all.absmax, dst);
-	if (d->stale)
-		qp_stale_feed(d->stale, d->index, qp_rows_nbytes(t->type, t->cols, r0), dst,
-			      (size_t)qp_rows_nbytes(t->type, t->cols, nr));
-}
-
-static int direct_scan_begin(struct cv_enc *e, size_t n_chunks, struct bn_err *err)
+static int direct_begin_tensor(struct cv_enc *e, size_t n_chunks, struct bn_err *err)
 {
 	struct denc *d = e->state;
 	free(d->part);
@@ -205,50 +188,76 @@ static int direct_scan_begin(struct cv_enc *e, size_t n_chunks, struct bn_err *e
 		return bn_seterr(err, BN_ENOMEM, "out of memory");
 	for (size_t i = 0; i < n_chunks; i++)
 		qp_stats_init(&d->part[i]);
-	d->all.absmax = (double)n_chunks; /* the count until scan_done */
+	d->n_part = n_chunks;
 	return 0;
 }
 
-static void direct_scan_chunk(struct cv_enc *e, const float *x, uint64_t r0, uint64_t nr,
-			      size_t chunk)
+/* qp_stats_add over x[0..n) in the integer domain, where max and min reductions vectorize:
+ * for finite floats the order of |x| is the order of their bit patterns without the sign.  A
+ * chunk with NaN or infinity goes to qp_stats_add itself, which records where. */
+CV_HOT static void fast_stats(struct qp_stats *st, const float *x, size_t n, uint64_t first)
 {
-	struct denc *d = e->state;
-	qp_stats_add(&d->part[chunk], x, (size_t)(nr * d->t->cols), r0 * d->t->cols);
+	uint32_t mx = 0, mn = 0x7fffffffu, bad = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t u;
+		memcpy(&u, &x[i], 4);
+		u &= 0x7fffffffu;
+		mx = u > mx ? u : mx;
+		uint32_t nz = u ? u : 0x7fffffffu;
+		mn = nz < mn ? nz : mn;
+		bad |= u >= 0x7f800000u;
+	}
+	if (bad) {
+		qp_stats_add(st, x, n, first);
+		return;
+	}
+	struct qp_stats c;
+	qp_stats_init(&c);
+	c.absmax = (double)bn_bits_f32(mx);
+	if (mn != 0x7fffffffu)
+		c.min_nonzero = bn_bits_f32(mn);
+	qp_stats_merge(st, &c);
 }
 
-static int direct_scan_done(struct cv_enc *e, struct bn_err *err)
+/* Encodes a chunk and records its statistics (the I2_S scale, the ternary and NaN checks),
+ * which the trailer checks before the last bytes of the tensor: one pass over the values.
+ * The I2_S codes depend only on the signs (§7.4: 1 if |x| < 1e-6, else 2 if x·scale > 0, else
+ * 0, with scale = max|x| > 0 whenever any |x| >= 1e-6), so any positive scale gives the same
+ * bytes and the real one is only needed for the tail. */
+static void direct_encode(const struct cv_enc *e, const float *x, uint64_t r0, uint64_t nr,
+			  size_t chunk, uint8_t *dst)
 {
 	struct denc *d = e->state;
-	size_t n = (size_t)d->all.absmax;
-	qp_stats_init(&d->all);
-	for (size_t i = 0; i < n; i++)
-		qp_stats_merge(&d->all, &d->part[i]);
 	const struct cv_tensor *t = d->t;
-	if (d->all.n_nonfinite)
-		return bn_seterr(err, BN_EFORMAT, "%s: %s holds %llu NaN or infinite values (the "
-				 "first, %g, at element %llu)", t->name, t->src->name,
-				 (unsigned long long)d->all.n_nonfinite, (double)d->all.first_bad_value,
-				 (unsigned long long)d->all.first_nonfinite);
-	if (d->check && !d->force && !qp_stats_ternary(&d->all, t->type))
-		return bn_seterr(err, BN_EUNSUPPORTED, "%s: not a 1.58-bit checkpoint: %s is not "
-				 "ternary (nonzero magnitudes from %g to %g), so %s would destroy it; "
-				 "use --force to convert anyway", t->name, t->src->name,
-				 (double)d->all.min_nonzero, d->all.absmax, d->type_name);
-	return 0;
+	fast_stats(&d->part[chunk], x, (size_t)(nr * t->cols), r0 * t->cols);
+	qp_encode_rows(t->type, x, t->cols, (size_t)nr, 1.0, dst);
+	if (d->stale)
+		qp_stale_feed(d->stale, d->index, qp_rows_nbytes(t->type, t->cols, r0), dst,
+			      (size_t)qp_rows_nbytes(t->type, t->cols, nr));
 }
 
 static int direct_trailer(struct cv_enc *e, struct gguf_writer *w, struct bn_err *err)
 {
 	struct denc *d = e->state;
 	const struct cv_tensor *t = d->t;
-	if (d->nonfinite)
-		return bn_seterr(err, BN_EFORMAT, "%s: %s holds NaN or infinite values", t->name,
-				 t->src->name);
+	struct qp_stats all;
+	qp_stats_init(&all);
+	for (size_t i = 0; i < d->n_part; i++)
+		qp_stats_merge(&all, &d->part[i]);
+	if (all.n_nonfinite) /* llama-quantize rejects these too */
+		return bn_seterr(err, BN_EFORMAT, "%s: %s holds %llu NaN or infinite values (the "
+				 "first, %g, at element %llu)", t->name, t->src->name,
+				 (unsigned long long)all.n_nonfinite, (double)all.first_bad_value,
+				 (unsigned long long)all.first_nonfinite);
+	if (d->check && !d->force && !qp_stats_ternary(&all, t->type))
+		return bn_seterr(err, BN_EUNSUPPORTED, "%s: not a 1.58-bit checkpoint: %s is not "
+				 "ternary (nonzero magnitudes from %g to %g), so %s would destroy it; "
+				 "use --force to convert anyway", t->name, t->src->name,
+				 (double)all.min_nonzero, all.absmax, d->type_name);
 	if (t->type != GGUF_TYPE_I2_S)
 		return 0;
 	uint8_t tail[32];
-	qp_i2s_tail((float)d->all.absmax, d->stale ? qp_stale_pad(d->stale, d->index) : NULL,
-		    tail);
+	qp_i2s_tail((float)all.absmax, d->stale ? qp_stale_pad(d->stale, d->index) : NULL, tail);
 	if (d->stale)
 		qp_stale_feed(d->stale, d->index, t->n / 4, tail, 4);
 	return gguf_writer_write(w, tail, sizeof tail, err);
@@ -274,25 +283,19 @@ static int direct_setup(const struct cv_ctx *x, const struct cv_tensor *t, struc
 	d->stale = x->ot_state;
 	d->force = x->o->force;
 	d->type_name = x->o->outtype->name;
-	bool ternary = t->type == GGUF_TYPE_I2_S || t->type == GGUF_TYPE_TQ1_0 ||
-		       t->type == GGUF_TYPE_TQ2_0;
-	d->check = ternary;
-	qp_stats_init(&d->all);
+	d->check = t->type == GGUF_TYPE_I2_S || t->type == GGUF_TYPE_TQ1_0 ||
+		   t->type == GGUF_TYPE_TQ2_0;
 	memset(e, 0, sizeof *e);
 	e->type = t->type;
 	e->nbytes = t->nbytes;
 	e->row_align = 1;
+	e->checks = true;
 	e->state = d;
 	e->chunk_bytes = direct_bytes;
+	e->begin = direct_begin_tensor;
 	e->encode = direct_encode;
 	e->trailer = direct_trailer;
 	e->fini = direct_fini;
-	if (ternary) { /* the I2_S scale is max |x| over the whole tensor: a pass first */
-		e->scan = true;
-		e->scan_begin = direct_scan_begin;
-		e->scan_chunk = direct_scan_chunk;
-		e->scan_done = direct_scan_done;
-	}
 	return 0;
 }
 

@@ -2,7 +2,8 @@
  * where workers produce items ahead into a ring of `window` slots while the calling thread
  * consumes them strictly in order (the file write stays sequential).  Invariant: item i is only
  * produced once item i - window has been consumed, so slot i mod window is free; every item is
- * handed to exactly one worker, so results never depend on the number of threads. */
+ * handed to exactly one thread (a worker or the caller, which helps while it waits), so results
+ * never depend on the number of threads. */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,7 +17,7 @@ struct cv_pool {
 	size_t max_window;
 	void (*scratch_fini)(void *);
 	pthread_t *th;
-	void **scratch;               /* per worker (index n: the caller's, for inline runs) */
+	void **scratch;               /* per worker; index n: the caller's */
 	pthread_mutex_t mu;
 	pthread_cond_t work, done;
 	bool quit, active;
@@ -142,7 +143,31 @@ unsigned cv_pool_threads(const struct cv_pool *p)
 	return p->n;
 }
 
-/* Runs the job; with consume, items are consumed in order on the caller. */
+/* Claims the next item if one may be produced now and produces it on the calling thread (with
+ * the lock held on entry and exit).  Returns false if there was nothing to claim. */
+static bool help(struct cv_pool *p)
+{
+	if (p->failed || p->next >= p->n_items || p->next - p->consumed >= p->window)
+		return false;
+	size_t i = p->next++;
+	pthread_mutex_unlock(&p->mu);
+	struct bn_err e = { 0 };
+	int rc = p->fn(p->arg, i, p->scratch[p->n], &e);
+	pthread_mutex_lock(&p->mu);
+	if (rc && !p->failed) {
+		p->failed = true;
+		p->rc = rc;
+		p->err = e;
+	}
+	if (p->streaming)
+		p->ready[i % p->window] = true;
+	p->finished++;
+	pthread_cond_broadcast(&p->done);
+	return true;
+}
+
+/* Runs the job; with consume, items are consumed in order on the caller.  The caller produces
+ * items too whenever the one it needs next is not ready. */
 static int run(struct cv_pool *p, size_t n, size_t window, cv_item_fn fn, cv_consume_fn consume,
 	       void *arg, struct bn_err *err)
 {
@@ -175,7 +200,8 @@ static int run(struct cv_pool *p, size_t n, size_t window, cv_item_fn fn, cv_con
 	if (consume) {
 		for (size_t i = 0; i < n; i++) {
 			while (!p->ready[i % window] && !p->failed)
-				pthread_cond_wait(&p->done, &p->mu);
+				if (!help(p))
+					pthread_cond_wait(&p->done, &p->mu);
 			if (p->failed)
 				break;
 			pthread_mutex_unlock(&p->mu);
@@ -189,6 +215,9 @@ static int run(struct cv_pool *p, size_t n, size_t window, cv_item_fn fn, cv_con
 			p->consumed++;
 			pthread_cond_broadcast(&p->work);
 		}
+	} else {
+		while (help(p))
+			;
 	}
 	/* wait for every item handed out (all of them, unless something failed) */
 	while (p->finished < p->next || (!p->failed && p->finished < n))

@@ -345,7 +345,7 @@ static void f16_init(void)
 }
 
 /* Source row r (n = cols elements) widened to f32. */
-static void src_row(const struct st_tensor *s, uint64_t r, uint64_t cols, float *d)
+CV_HOT static void src_row(const struct st_tensor *s, uint64_t r, uint64_t cols, float *d)
 {
 	const uint8_t *p = s->data + r * cols * st_dtype_size(s->dtype);
 	switch (s->dtype) {
@@ -388,11 +388,10 @@ static void packed_row(const struct cv_tensor *t, float wscale, bool mul, uint64
 		d[i] = val[(p[i] >> sh) & 3];
 }
 
-void cv_rows(const struct cv_tensor *t, const struct cv_prep *pp, uint64_t r0, uint64_t nr,
-	     float *dst)
+CV_HOT static void rows_impl(const struct cv_tensor *t, const struct cv_prep *pp, uint64_t r0,
+			      uint64_t nr, float *dst)
 {
 	const uint64_t cols = t->cols;
-	const bool f16src = t->src->dtype == ST_F16;
 	for (uint64_t r = r0; r < r0 + nr; r++) {
 		float *d = dst + (r - r0) * cols;
 		uint64_t sr = r;
@@ -407,20 +406,19 @@ void cv_rows(const struct cv_tensor *t, const struct cv_prep *pp, uint64_t r0, u
 			src_row(t->src, sr, cols, d);
 		if (!t->wquant)
 			continue;
-		/* (x·s).round().clamp(-1, 1) / s, each step in f32 (rintf keeps -0.0) */
-		const float s = pp->s;
+		/* (x·s).round().clamp(-1, 1) / s in f32: round-half-even then clamp gives ±1 exactly
+		 * when |x·s| > 0.5 and ±0 otherwise (sign kept, so -0.0 as rint gives it); ±1/s is
+		 * ±(1/s).  NaN stays NaN.  Written as selects so that it vectorizes. */
+		const float s = pp->s, one = pp->inv, zero = 0.0f;
 		for (uint64_t i = 0; i < cols; i++) {
-			float q = rintf(d[i] * s);
-			q = q > 1.0f ? 1.0f : q < -1.0f ? -1.0f : q;
-			d[i] = q / s;
+			float v = d[i] * s, a = fabsf(v);
+			float m = a > 0.5f ? one : zero;
+			d[i] = a == a ? copysignf(m, v) : v;
 		}
-		if (f16src) /* F16 checkpoints: the result is cast back to f16 (§5.1 step 5) */
-			for (uint64_t i = 0; i < cols; i++)
-				d[i] = bn_f16_to_f32(bn_f32_to_f16(d[i]));
 	}
 }
 
-double cv_abs_sum(const struct cv_tensor *t, uint64_t r0, uint64_t nr)
+CV_HOT static double abs_sum_impl(const struct cv_tensor *t, uint64_t r0, uint64_t nr)
 {
 	/* 8 interleaved partial sums (a fixed pattern, so the result depends only on the rows
 	 * given), combined in order. */
@@ -444,10 +442,30 @@ double cv_abs_sum(const struct cv_tensor *t, uint64_t r0, uint64_t nr)
 	return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
+/* The exported entry points are plain functions: target_clones stays on static ones. */
+void cv_rows(const struct cv_tensor *t, const struct cv_prep *pp, uint64_t r0, uint64_t nr,
+	     float *dst)
+{
+	rows_impl(t, pp, r0, nr, dst);
+}
+
+double cv_abs_sum(const struct cv_tensor *t, uint64_t r0, uint64_t nr)
+{
+	return abs_sum_impl(t, r0, nr);
+}
+
 float cv_wquant_scale(double abs_sum, uint64_t n)
 {
 	float m = (float)(abs_sum / (double)n);
 	if (!(m >= 1e-5f)) /* clamp(min=1e-5); NaN stays NaN as in torch */
 		m = isnan(m) ? m : 1e-5f;
 	return 1.0f / m;
+}
+
+void cv_wquant_prep(const struct cv_tensor *t, double abs_sum, struct cv_prep *pp)
+{
+	pp->s = cv_wquant_scale(abs_sum, t->n);
+	pp->inv = 1.0f / pp->s;
+	if (t->src->dtype == ST_F16) /* the result is cast back to f16 (§5.1 step 5) */
+		pp->inv = bn_f16_to_f32(bn_f32_to_f16(pp->inv));
 }
