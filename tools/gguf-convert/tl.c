@@ -112,10 +112,11 @@ static uint64_t plain_bytes(const struct cv_enc *e, uint64_t r0, uint64_t nr)
 }
 
 static void plain_encode(const struct cv_enc *e, const float *x, uint64_t r0, uint64_t nr,
-			 uint8_t *dst)
+			 size_t chunk, uint8_t *dst)
 {
 	const struct plain *s = e->state;
 	(void)r0;
+	(void)chunk;
 	const uint64_t n = nr * s->cols;
 	if (s->type == GGUF_TYPE_F32) {
 		memcpy(dst, x, n * 4);
@@ -151,9 +152,10 @@ static uint64_t tl_chunk_bytes(const struct cv_enc *e, uint64_t r0, uint64_t nr)
 }
 
 static void tl_encode(const struct cv_enc *e, const float *x, uint64_t r0, uint64_t nr,
-		      uint8_t *dst)
+		      size_t chunk, uint8_t *dst)
 {
 	struct tl_state *s = e->state;
+	(void)chunk;
 	(void)dst;
 	const size_t n = (size_t)(nr * s->p.k);
 	int8_t *t = malloc(n ? n : 1);
