@@ -1212,3 +1212,62 @@ Test(gguf_convert_direct, make_direct_1_builds_the_final_file_straight_from_the_
 	free(root);
 	free(dir);
 }
+
+/* gguf-convert --outtype T == gguf-convert f32 + i2s-quantize --type T, byte for byte. */
+static void expect_two_step(const char *dir, const char *type, bool quant_embd, bool stale)
+{
+	char *f32 = convert_ok(dir, "two-step-f32.gguf", NULL);
+	char *two = bn_path_join(dir, "two-step.gguf");
+	char *bin = tu_bin("i2s-quantize");
+	const char *qa[12] = { bin, "-q", "--type", type };
+	size_t n = 4;
+	if (quant_embd) {
+		qa[n++] = "--token-embedding-type";
+		qa[n++] = "f16";
+	}
+	if (stale)
+		qa[n++] = "--emulate-stale-tail";
+	qa[n++] = f32;
+	qa[n++] = two;
+	qa[n] = NULL;
+	struct tu_run r = tu_run(qa, NULL, NULL);
+	cr_assert(eq(int, r.status, 0), "i2s-quantize: %s", r.err);
+	tu_run_free(&r);
+	const char *da[8] = { "--outtype", type };
+	n = 2;
+	if (quant_embd)
+		da[n++] = "--quant-embd";
+	if (stale)
+		da[n++] = "--emulate-stale-tail";
+	da[n] = NULL;
+	char *direct = convert_ok(dir, "direct.gguf", da);
+	char h1[65], h2[65];
+	cr_assert(eq(int, tu_sha256_file(two, h1), 0));
+	cr_assert(eq(int, tu_sha256_file(direct, h2), 0));
+	cr_expect(eq(str, h2, h1), "%s %s%s%s: direct and two-step differ", dir, type,
+		  quant_embd ? " --quant-embd" : "", stale ? " --emulate-stale-tail" : "");
+	free(f32);
+	free(two);
+	free(direct);
+	free(bin);
+}
+
+Test(gguf_convert_direct, equals_convert_f32_then_i2s_quantize_on_unseen_checkpoints)
+{
+	const char *args[] = { "--seed", "21", "--layers", "3", NULL };
+	char *b = gen("two_step_bitnet", "tiny-s21", "tiny", args);
+	char *l = gen("two_step_llama", "tiny-llama-s21", "tiny-llama", args);
+	char *h = make_ckpt("two_step_h384", "h384", "BitnetForCausalLM", 384, 512, 6);
+	const char *types[] = { "i2_s", "tq1_0", "tq2_0" };
+	for (size_t t = 0; t < 3; t++) {
+		expect_two_step(b, types[t], false, false);
+		expect_two_step(l, types[t], t == 0, false);
+	}
+	expect_two_step(b, "i2_s", false, true);
+	expect_two_step(l, "i2_s", false, true);
+	expect_two_step(h, "i2_s", false, true);   /* Q8_0 token embedding */
+	expect_two_step(h, "i2_s", true, false);   /* F16 with --quant-embd */
+	free(b);
+	free(l);
+	free(h);
+}
