@@ -287,7 +287,7 @@ static float widen(const struct st_tensor *t, uint64_t i)
 }
 
 /* The expected f32 values of a tensor, from §4.4, §5.1, §5.3 as the spec states them. */
-static float *expected_values(const struct expect *x, bool bitnet, unsigned n_head,
+static float *expected_values(const struct expect *x, bool bitnet, bool mul, unsigned n_head,
 			      unsigned n_kv, uint64_t *rows_out, uint64_t *cols_out)
 {
 	const struct st_tensor *t = x->t;
@@ -303,7 +303,8 @@ static float *expected_values(const struct expect *x, bool bitnet, unsigned n_he
 			for (uint64_t r = 0; r < mq; r++)
 				for (uint64_t c = 0; c < cols; c++) {
 					int code = (t->data[r * cols + c] >> (2 * i)) & 3;
-					v[((i * mq) + r) * cols + c] = (float)(code - 1) / sc;
+					v[((i * mq) + r) * cols + c] =
+						mul ? (float)(code - 1) * sc : (float)(code - 1) / sc;
 				}
 	} else {
 		v = malloc(rows * cols * sizeof *v);
@@ -345,6 +346,8 @@ static float *expected_values(const struct expect *x, bool bitnet, unsigned n_he
 	return v;
 }
 
+static char *str_kv(struct gguf_reader *r, const char *key);
+
 /* Checks every tensor of out against the checkpoint in dir. */
 static void check_model(const char *dir, const char *out, bool lexicographic)
 {
@@ -360,6 +363,12 @@ static void check_model(const char *dir, const char *out, bool lexicographic)
 	unsigned n_head = (unsigned)json_integer_value(json_object_get(cfg, "num_attention_heads"));
 	unsigned n_kv = (unsigned)json_integer_value(json_object_get(cfg, "num_key_value_heads"));
 	unsigned layers = (unsigned)json_integer_value(json_object_get(cfg, "num_hidden_layers"));
+	const json_t *lc = json_object_get(json_object_get(cfg, "quantization_config"), "linear_class");
+	bool mul = json_is_string(lc) && strcmp(json_string_value(lc), "autobitlinear") == 0;
+	const json_t *ha = json_object_get(cfg, "hidden_act");
+	const char *want_arch = !bitnet ? "llama" :
+				json_is_string(ha) && strcmp(json_string_value(ha), "relu2") == 0 ?
+				"bitnet-b1.58" : "bitnet";
 	struct gguf_reader *r = gguf_open(out, &e);
 	cr_assert_not_null(r, "%s", e.msg);
 
@@ -390,7 +399,7 @@ static void check_model(const char *dir, const char *out, bool lexicographic)
 		cr_assert(eq(str, (char *)g->name, x.gguf), "tensor %zu", k - 1);
 		cr_assert(eq(u32, g->type, GGUF_TYPE_F32), "%s", x.gguf);
 		uint64_t rows, cols;
-		float *v = expected_values(&x, bitnet, n_head, n_kv, &rows, &cols);
+		float *v = expected_values(&x, bitnet, mul, n_head, n_kv, &rows, &cols);
 		cr_assert(eq(u64, g->ne[0], cols), "%s", x.gguf);
 		cr_assert(eq(u64, g->n_dims == 2 ? g->ne[1] : 1, rows), "%s", x.gguf);
 		cr_assert(eq(int, memcmp(g->data, v, rows * cols * 4), 0), "%s: values differ",
@@ -401,7 +410,10 @@ static void check_model(const char *dir, const char *out, bool lexicographic)
 	/* a few KVs */
 	uint32_t bc;
 	char key[64];
-	snprintf(key, sizeof key, "%s.block_count", bitnet ? "bitnet" : "llama");
+	char *arch_kv = str_kv(r, "general.architecture");
+	cr_expect(eq(str, arch_kv, (char *)want_arch));
+	free(arch_kv);
+	snprintf(key, sizeof key, "%s.block_count", want_arch);
 	cr_assert(eq(int, gguf_get_u32(r, gguf_find_key(r, key), &bc, &e), 0), "%s", e.msg);
 	cr_expect(eq(u32, bc, layers));
 	struct gguf_str nm;
@@ -1270,4 +1282,134 @@ Test(gguf_convert_direct, equals_convert_f32_then_i2s_quantize_on_unseen_checkpo
 	free(b);
 	free(l);
 	free(h);
+}
+
+/* A small BitNet-b1.58-2B-4T-like checkpoint written here: BitNetForCausalLM, relu2, sub-norms
+ * named attn_sub_norm / ffn_sub_norm, projections packed U8 (codes 0..2) with a multiplicative
+ * F32 weight_scale (AutoBitLinear), BF16 norms and embedding, GQA 4/2, a BPE tokenizer. */
+static char *make_b158(const char *test)
+{
+	char *dir = tu_mkdtemp(test);
+	char *d = bn_path_join(dir, "bitnet-b158-small");
+	struct bn_err e = { 0 };
+	cr_assert(eq(int, bn_mkdir_p(d, &e), 0));
+	const unsigned H = 256, F = 512, L = 2, V = 512;
+	struct st_entry ent[64];
+	char tn[64][96];
+	size_t n = 0;
+	uint32_t seeds[64];
+#define ENT(dt, a, b, ...) do { snprintf(tn[n], sizeof tn[n], __VA_ARGS__);             \
+		ent[n] = (struct st_entry){ .name = tn[n], .dtype = dt, .n_dims = (b) ? 2 : 1,   \
+					    .shape = { a, b } };                                    \
+		seeds[n] = (uint32_t)n * 7919u + 17u; n++; } while (0)
+	ENT(ST_BF16, V, H, "model.embed_tokens.weight");
+	ENT(ST_BF16, H, 0, "model.norm.weight");
+	static const struct {
+		const char *nm;
+		unsigned m, k;
+	} pr[7] = { { "self_attn.q_proj", 256, 256 }, { "self_attn.k_proj", 128, 256 },
+		    { "self_attn.v_proj", 128, 256 }, { "self_attn.o_proj", 256, 256 },
+		    { "mlp.gate_proj", 512, 256 }, { "mlp.up_proj", 512, 256 },
+		    { "mlp.down_proj", 256, 512 } };
+	for (unsigned l = 0; l < L; l++) {
+		ENT(ST_BF16, H, 0, "model.layers.%u.input_layernorm.weight", l);
+		ENT(ST_BF16, H, 0, "model.layers.%u.post_attention_layernorm.weight", l);
+		ENT(ST_BF16, H, 0, "model.layers.%u.self_attn.attn_sub_norm.weight", l);
+		ENT(ST_BF16, F, 0, "model.layers.%u.mlp.ffn_sub_norm.weight", l);
+		for (int i = 0; i < 7; i++) {
+			ENT(ST_U8, pr[i].m / 4, pr[i].k, "model.layers.%u.%s.weight", l, pr[i].nm);
+			ENT(ST_F32, 1, 0, "model.layers.%u.%s.weight_scale", l, pr[i].nm);
+		}
+	}
+#undef ENT
+	size_t perm[64], hl;
+	uint8_t *hdr;
+	uint64_t dl;
+	cr_assert(eq(int, st_header_build(ent, n, ST_LAYOUT_LIBRARY, NULL, perm, &hdr, &hl, &dl, &e), 0),
+		  "%s", e.msg);
+	char *p = bn_path_join(d, "model.safetensors");
+	FILE *f = fopen(p, "wb");
+	cr_assert_not_null(f);
+	fwrite(hdr, 1, hl, f);
+	for (size_t i = 0; i < n; i++) {
+		const struct st_entry *t = &ent[perm[i]];
+		uint64_t cnt = t->shape[0] * (t->n_dims > 1 ? t->shape[1] : 1);
+		uint32_t s = seeds[perm[i]];
+		for (uint64_t j = 0; j < cnt; j++) {
+			s = s * 1664525u + 1013904223u;
+			if (t->dtype == ST_U8) {
+				uint8_t b = 0;
+				for (int q = 0; q < 4; q++)
+					b |= (uint8_t)(((s >> (8 + 5 * q)) % 3) << (2 * q));
+				fputc(b, f);
+			} else if (t->dtype == ST_F32) { /* weight_scale: a power of two per tensor */
+				float v = ldexpf(1.0f, -3 - (int)(perm[i] % 5));
+				fwrite(&v, 4, 1, f);
+			} else {
+				bool norm = t->n_dims == 1;
+				float v = (norm ? 1.0f : 0.0f) + (float)((int)((s >> 16) % 127) - 63) / 4096.0f;
+				uint16_t h = (uint16_t)(bn_f32_bits(v) >> 16);
+				fwrite(&h, 2, 1, f);
+			}
+		}
+	}
+	fclose(f);
+	free(p);
+	free(hdr);
+	json_t *cfg = json_pack("{s:[s],s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:f,s:f,s:i,s:{s:s,s:s,s:s},s:i,s:i}",
+				"architectures", "BitNetForCausalLM", "hidden_act", "relu2",
+				"hidden_size", H, "intermediate_size", F, "num_hidden_layers", L,
+				"num_attention_heads", 4, "num_key_value_heads", 2,
+				"max_position_embeddings", 4096, "rms_norm_eps", 1e-5, "rope_theta",
+				500000.0, "vocab_size", V, "quantization_config", "linear_class",
+				"autobitlinear", "quant_method", "bitnet", "quantization_mode", "offline",
+				"bos_token_id", 510, "eos_token_id", 511);
+	p = bn_path_join(d, "config.json");
+	cr_assert(eq(int, json_dump_file(cfg, p, 0), 0));
+	json_decref(cfg);
+	free(p);
+	write_bpe(d, true);
+	free(dir);
+	return d;
+}
+
+Test(gguf_convert, bitnet_b158_family_matches_an_independent_recomputation)
+{
+	char *d = make_b158("b158");
+	char *o = convert_ok(d, "f32.gguf", NULL);
+	check_model(d, o, true);
+	struct bn_err e = { 0 };
+	struct gguf_reader *r = gguf_open(o, &e);
+	cr_assert_not_null(r, "%s", e.msg);
+	static const char *const keys[] = {
+		"general.architecture", "general.name", "bitnet-b1.58.block_count",
+		"bitnet-b1.58.context_length", "bitnet-b1.58.embedding_length",
+		"bitnet-b1.58.feed_forward_length", "bitnet-b1.58.attention.head_count",
+		"bitnet-b1.58.attention.head_count_kv", "bitnet-b1.58.rope.freq_base",
+		"bitnet-b1.58.attention.layer_norm_rms_epsilon", "general.file_type",
+		"bitnet-b1.58.vocab_size", "bitnet-b1.58.rope.dimension_count",
+		"tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens",
+		"tokenizer.ggml.token_type", "tokenizer.ggml.merges", NULL };
+	for (size_t k = 0; keys[k]; k++)
+		cr_expect(eq(str, (char *)gguf_kv_key(r, (int64_t)k), (char *)keys[k]));
+	gguf_close(r);
+	/* straight to I2_S: the scale of each projection is its weight_scale */
+	const char *a[] = { "--outtype", "i2_s", NULL };
+	char *q = convert_ok(d, "i2s.gguf", a);
+	check_direct(o, q, GGUF_TYPE_I2_S);
+	/* mainline llama.cpp: --arch bitnet, which reads the activation from a KV */
+	const char *m[] = { "--arch", "bitnet", NULL };
+	char *mo = convert_ok(d, "mainline.gguf", m);
+	r = gguf_open(mo, &e);
+	cr_assert_not_null(r, "%s", e.msg);
+	char *act = str_kv(r, "bitnet.hidden_activation"), *arch = str_kv(r, "general.architecture");
+	cr_expect(eq(str, act, "relu2"));
+	cr_expect(eq(str, arch, "bitnet"));
+	free(act);
+	free(arch);
+	gguf_close(r);
+	free(o);
+	free(q);
+	free(mo);
+	free(d);
 }
