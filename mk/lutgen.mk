@@ -44,7 +44,7 @@ $$(call stamped,$(lut-dir)/ggml_harness,$(lut-dir)/bitnet-lut-kernels.h tests/lu
 TEST_DEPS += $(lut-dir)/ggml_harness
 endif
 ifneq ($(and $(filter c+cxx,$(5)),$(LUT_CXX)),)
-$$(call stamped,$(lut-dir)/ggml_harness_cxx,$(lut-dir)/bitnet-lut-kernels.h tests/lut/ggml_harness.c $(LUT_HARNESS_DEPS) $(call obj-of,$(LUT_HARNESS_SRCS)),$(BUILD)/preflight-test.ok,$(LUT_CXX) -x c++ -std=c++17 -O2 -mavx2 $(WARNINGS) $(LUT_INC) -DGGML_BITNET_X86_TL2 -DLUT_TEST_LARGE_TL2 -Itests/lut/mock -I$(lut-dir) -c tests/lut/ggml_harness.c -o $(lut-dir)/ggml_harness_cxx.o && $(LUT_CXX) -o $(lut-dir)/ggml_harness_cxx.tmp $(lut-dir)/ggml_harness_cxx.o $(call obj-of,$(LUT_HARNESS_SRCS)) -lm && mv $(lut-dir)/ggml_harness_cxx.tmp $(lut-dir)/ggml_harness_cxx,--log $(LOG_DIR)/compile.log --title '  CXX     $(lut-dir)/ggml_harness_cxx')
+$$(call stamped,$(lut-dir)/ggml_harness_cxx,$(lut-dir)/bitnet-lut-kernels.h tests/lut/ggml_harness.c $(LUT_HARNESS_DEPS) $(call obj-of,$(LUT_HARNESS_SRCS)),$(BUILD)/preflight-test.ok,$(LUT_CXX) -x c++ -std=c++17 -O2 -mavx2 $(WARNINGS) $$(SAN_FLAGS) $(LUT_INC) -DGGML_BITNET_X86_TL2 -DLUT_TEST_LARGE_TL2 -Itests/lut/mock -I$(lut-dir) -c tests/lut/ggml_harness.c -o $(lut-dir)/ggml_harness_cxx.o && $(LUT_CXX) $$(SAN_FLAGS) -o $(lut-dir)/ggml_harness_cxx.tmp $(lut-dir)/ggml_harness_cxx.o $(call obj-of,$(LUT_HARNESS_SRCS)) -lm && mv $(lut-dir)/ggml_harness_cxx.tmp $(lut-dir)/ggml_harness_cxx,--log $(LOG_DIR)/compile.log --title '  CXX     $(lut-dir)/ggml_harness_cxx')
 TEST_DEPS += $(lut-dir)/ggml_harness_cxx
 endif
 endef

@@ -36,16 +36,26 @@ static int count_lines(const char *s, const char *prefix)
 	return n;
 }
 
-/* Runs a harness (via qemu-aarch64 for TL1) and expects `want_ok` "ok" lines and no mismatch. */
+/* Runs a harness (via qemu-aarch64 for TL1) and expects `want_ok` "ok" lines and no mismatch.
+ * a1 == INI stands for "--ini <the case's kernel_config.ini>". */
+#define INI ((const char *)1)
 static void run_harness(const char *name, const char *file, int tl1, int want_ok,
 			const char *a1, const char *a2, const char *a3, const char *a4)
 {
-	char *path = case_file(name, file);
-	const char *argv[8];
+	char *path = case_file(name, file), *ini = case_file(name, "kernel_config.ini");
+	const char *argv[10];
 	int i = 0;
 	if (tl1)
 		argv[i++] = "qemu-aarch64";
 	argv[i++] = path;
+	if (a1 == INI) {
+		argv[i++] = "--ini";
+		argv[i++] = ini;
+		a1 = a2;
+		a2 = a3;
+		a3 = a4;
+		a4 = NULL;
+	}
 	const char *extra[] = { a1, a2, a3, a4 };
 	for (int j = 0; j < 4 && extra[j]; j++)
 		argv[i++] = extra[j];
@@ -59,6 +69,7 @@ static void run_harness(const char *name, const char *file, int tl1, int want_ok
 	cr_expect(eq(int, count_lines(r.out, "ok "), want_ok), "%s: ok lines:\n%s", name, r.out);
 	tu_run_free(&r);
 	free(path);
+	free(ini);
 }
 
 /* shapes x (5 random batches + 3 adversarial patterns x 2 batches) */
@@ -94,14 +105,10 @@ Test(lut_kernels, tl2_odd_shapes_and_parameters_match_the_reference_up_to_512_ro
 
 Test(lut_kernels, tl2_drop_in_mode_driven_like_ggml_matches_the_reference)
 {
-	run_harness("tl2-large", "ggml_harness", 0, 3 * 6, "--ini",
-		    case_file("tl2-large", "kernel_config.ini"), "--batches", "1,3,8,9,64,300");
-	run_harness("tl2-2b4t", "ggml_harness", 0, 4 * 5, "--ini",
-		    case_file("tl2-2b4t", "kernel_config.ini"), NULL, NULL);
-	run_harness("tl2-tv", "ggml_harness", 0, 4 * 5, "--ini",
-		    case_file("tl2-tv", "kernel_config.ini"), NULL, NULL);
-	run_harness("tl2-odd", "ggml_harness", 0, 6 * 6, "--ini",
-		    case_file("tl2-odd", "kernel_config.ini"), "--batches", "1,3,8,9,64,512");
+	run_harness("tl2-large", "ggml_harness", 0, 3 * 6, INI, "--batches", "1,3,8,9,64,300", NULL);
+	run_harness("tl2-2b4t", "ggml_harness", 0, 4 * 5, INI, NULL, NULL, NULL);
+	run_harness("tl2-tv", "ggml_harness", 0, 4 * 5, INI, NULL, NULL, NULL);
+	run_harness("tl2-odd", "ggml_harness", 0, 6 * 6, INI, "--batches", "1,3,8,9,64,512", NULL);
 }
 
 Test(lut_kernels, tl2_drop_in_mode_compiles_as_cxx_with_upstreams_templates)
@@ -109,8 +116,7 @@ Test(lut_kernels, tl2_drop_in_mode_compiles_as_cxx_with_upstreams_templates)
 	char *path = case_file("tl2-large", "ggml_harness_cxx");
 	if (access(path, X_OK) != 0)
 		cr_skip("no C++ compiler was found when building the tests");
-	run_harness("tl2-large", "ggml_harness_cxx", 0, 3 * 2 + 1, "--ini",
-		    case_file("tl2-large", "kernel_config.ini"), "--batches", "1,9");
+	run_harness("tl2-large", "ggml_harness_cxx", 0, 3 * 2 + 1, INI, "--batches", "1,9", NULL);
 	free(path);
 }
 
@@ -138,12 +144,9 @@ Test(lut_kernels, tl1_odd_shapes_and_parameters_match_the_reference)
 
 Test(lut_kernels, tl1_drop_in_mode_driven_like_ggml_matches_the_reference)
 {
-	run_harness("tl1-large", "ggml_harness", 1, 3 * 2, "--ini",
-		    case_file("tl1-large", "kernel_config.ini"), "--batches", "1,3");
-	run_harness("tl1-tv", "ggml_harness", 1, 4 * 3, "--ini",
-		    case_file("tl1-tv", "kernel_config.ini"), "--batches", "1,3,9");
-	run_harness("tl1-odd", "ggml_harness", 1, 4 * 3, "--ini",
-		    case_file("tl1-odd", "kernel_config.ini"), "--batches", "1,3,9");
+	run_harness("tl1-large", "ggml_harness", 1, 3 * 2, INI, "--batches", "1,3", NULL);
+	run_harness("tl1-tv", "ggml_harness", 1, 4 * 3, INI, "--batches", "1,3,9", NULL);
+	run_harness("tl1-odd", "ggml_harness", 1, 4 * 3, INI, "--batches", "1,3,9", NULL);
 }
 
 /* lut-kernels.md §8.3: packed bytes, row 0's LUT(s) and the 2 x M outputs. */
