@@ -76,6 +76,7 @@ struct engine {
 	struct kern_ctx *kern;
 	const struct ops *ops;
 	const struct lut_kernels *lut;
+	bool lut_checked;       /* lut_kernels_check and the recorded tile parameters passed */
 	struct wlayer *wl;      /* n_layer */
 	struct wmat output;
 	struct runstate s;
@@ -563,8 +564,20 @@ static int bind_mat(struct engine *e, const struct mat *m, struct wmat *w, struc
 					 "%s: %s is %s, but this bitnet-run has no TL kernels; build it for the model "
 					 "with make compile QUANT=%s MODEL=<model>", e->model.path, m->name, q,
 					 m->type == GGUF_TYPE_TL1 ? "tl1" : "tl2");
-		if ((rc = lut_kernels_check(e->lut, err)))
-			return rc;
+		if (!e->lut_checked) {
+			/* once per model: the CPU has the kernels' instruction set, and the tile parameters
+			 * the converter recorded (if it did) are those the kernels were generated for */
+			if ((rc = lut_kernels_check(e->lut, err)))
+				return bn_err_prefix(err, "%s", e->model.path);
+			int64_t kv = gguf_find_key(e->model.gguf, LUT_GGUF_KERNEL_CONFIG);
+			struct gguf_str s;
+			if (kv >= 0) {
+				if ((rc = gguf_get_str(e->model.gguf, kv, &s, err)) ||
+				    (rc = lut_kernels_match_config(e->lut, s.data, s.len, err)))
+					return bn_err_prefix(err, "%s", e->model.path);
+			}
+			e->lut_checked = true;
+		}
 		rc = lut_weight_init(&w->lw, e->lut, m->type == GGUF_TYPE_TL1 ? LUT_TL1 : LUT_TL2, (int64_t)m->rows,
 				     (int64_t)m->cols, m->data, m->nbytes, m->name, err);
 		break;
