@@ -14,11 +14,12 @@
 
 static struct tu_run run(const char *args)
 {
-	char *bin = tu_bin("bitnet-run");
-	char cmd[8192];
-	snprintf(cmd, sizeof cmd, "%s %s", bin, args);
+	char *bin = tu_bin("bitnet-run"), *cmd = NULL;
+	cr_assert(asprintf(&cmd, "%s %s", bin, args) > 0);
 	free(bin);
-	return tu_sh(cmd);
+	struct tu_run r = tu_sh(cmd);
+	free(cmd);
+	return r;
 }
 
 static char *i2s_model(void)
