@@ -30,6 +30,14 @@ LUT_CC_tl2 = $(CC) $(CSTD) -O2 -mavx2 $(WARNINGS) $(if $(findstring gcc,$(CC)),$
 LUT_CC_tl1 := aarch64-linux-gnu-gcc $(CSTD) -O2 -static $(WARNINGS) $(LUT_GCC_QUIET)
 LUT_CXX := $(or $(call find-prog,clang++),$(call find-prog,g++))
 LUT_CASES :=
+# The support code every harness links: natively the project's own objects (built for libcommon
+# and liblut anyway; linked with SAN_FLAGS as they were compiled), for aarch64 one archive
+# compiled once; only harness.c / ggml_harness.c and the generated header are per case.
+LUT_SUPPORT_tl2 := $(call obj-of,$(LUT_HARNESS_SRCS))
+LUT_LINK_tl2 = $(SAN_FLAGS)
+LUT_A64 := $(LUT_TEST_DIR)/aarch64
+LUT_SUPPORT_tl1 := $(LUT_A64)/libsupport.a
+$(call stamped,$(LUT_SUPPORT_tl1),$(LUT_HARNESS_DEPS),$(BUILD)/preflight-test.ok,mkdir -p $(LUT_A64)/o && $(foreach f,$(LUT_HARNESS_SRCS),$(LUT_CC_tl1) $(LUT_INC) -c $(f) -o $(LUT_A64)/o/$(notdir $(f:.c=.o)) &&) rm -f $(LUT_SUPPORT_tl1).tmp && aarch64-linux-gnu-ar rcs $(LUT_SUPPORT_tl1).tmp $(foreach f,$(LUT_HARNESS_SRCS),$(LUT_A64)/o/$(notdir $(f:.c=.o))) && mv $(LUT_SUPPORT_tl1).tmp $(LUT_SUPPORT_tl1),--log $(LOG_DIR)/compile.log --title '  AR      $(LUT_SUPPORT_tl1)')
 
 # $(call lut-case,NAME,QUANT,EXTRA PREREQS,DROP-IN HARNESS: c | c+cxx | empty); lutgen's arguments
 # are in lutcase.NAME (they contain commas).
@@ -37,10 +45,10 @@ lut-dir = $(LUT_TEST_DIR)/$(1)
 define lut-case-rules
 LUT_CASES += $(1)
 $$(call stamped,$(lut-dir)/bitnet-lut-kernels.h,$(BIN)/lutgen $(4),,$(BIN)/lutgen -q --quant $(2) $$(lutcase.$(1)) --outdir $(lut-dir) >/dev/null,--log $(LOG_DIR)/compile.log --title '  GEN     $(lut-dir)/bitnet-lut-kernels.h')
-$$(call stamped,$(lut-dir)/harness,$(lut-dir)/bitnet-lut-kernels.h tests/lut/harness.c $(LUT_HARNESS_DEPS),$(BUILD)/preflight-test.ok,$(LUT_CC_$(2)) $(LUT_INC) -I$(lut-dir) -o $(lut-dir)/harness.tmp tests/lut/harness.c $(LUT_HARNESS_SRCS) -lm && mv $(lut-dir)/harness.tmp $(lut-dir)/harness,--log $(LOG_DIR)/compile.log --title '  CC      $(lut-dir)/harness')
+$$(call stamped,$(lut-dir)/harness,$(lut-dir)/bitnet-lut-kernels.h tests/lut/harness.c $(LUT_HARNESS_DEPS) $(LUT_SUPPORT_$(2)),$(BUILD)/preflight-test.ok,$(LUT_CC_$(2)) $(LUT_INC) -I$(lut-dir) -o $(lut-dir)/harness.tmp tests/lut/harness.c $(LUT_SUPPORT_$(2)) $$(LUT_LINK_$(2)) -lm && mv $(lut-dir)/harness.tmp $(lut-dir)/harness,--log $(LOG_DIR)/compile.log --title '  CC      $(lut-dir)/harness')
 TEST_DEPS += $(lut-dir)/harness
 ifneq ($(5),)
-$$(call stamped,$(lut-dir)/ggml_harness,$(lut-dir)/bitnet-lut-kernels.h tests/lut/ggml_harness.c $(LUT_HARNESS_DEPS),$(BUILD)/preflight-test.ok,$(LUT_CC_$(2)) $(LUT_INC) -DGGML_BITNET_$(if $(filter tl1,$(2)),ARM_TL1,X86_TL2) -Itests/lut/mock -I$(lut-dir) -o $(lut-dir)/ggml_harness.tmp tests/lut/ggml_harness.c $(LUT_HARNESS_SRCS) -lm && mv $(lut-dir)/ggml_harness.tmp $(lut-dir)/ggml_harness,--log $(LOG_DIR)/compile.log --title '  CC      $(lut-dir)/ggml_harness')
+$$(call stamped,$(lut-dir)/ggml_harness,$(lut-dir)/bitnet-lut-kernels.h tests/lut/ggml_harness.c $(LUT_HARNESS_DEPS) $(LUT_SUPPORT_$(2)),$(BUILD)/preflight-test.ok,$(LUT_CC_$(2)) $(LUT_INC) -DGGML_BITNET_$(if $(filter tl1,$(2)),ARM_TL1,X86_TL2) -Itests/lut/mock -I$(lut-dir) -o $(lut-dir)/ggml_harness.tmp tests/lut/ggml_harness.c $(LUT_SUPPORT_$(2)) $$(LUT_LINK_$(2)) -lm && mv $(lut-dir)/ggml_harness.tmp $(lut-dir)/ggml_harness,--log $(LOG_DIR)/compile.log --title '  CC      $(lut-dir)/ggml_harness')
 TEST_DEPS += $(lut-dir)/ggml_harness
 endif
 ifneq ($(and $(filter c+cxx,$(5)),$(LUT_CXX)),)
