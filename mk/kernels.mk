@@ -96,3 +96,9 @@ bench-kernels: $(BIN)/bitnet-kernels
 	@echo '>>> bench kernels (about 2 minutes; output also in $(LOG_DIR)/bench-kernels.log)'
 	$(Q)$(BIN)/bitnet-kernels --bench | tee $(LOG_DIR)/bench-kernels.log.tmp && mv $(LOG_DIR)/bench-kernels.log.tmp $(LOG_DIR)/bench-kernels.log
 BENCH_TARGETS += bench-kernels
+
+# A stand-in reference library for the tests of --bench --ref-lib (our scalar kernel behind the
+# release's ggml_vec_dot_i2_i8_s interface).
+KERN_FAKE_REF := $(BUILD)/tests/libref-vec-dot.so
+$(call stamped,$(KERN_FAKE_REF),tests/shims/ref_vec_dot.c kernels/i2s_ref.c kernels/i2s.h,,$(CC) $(BASE_CFLAGS) $(BASE_LDFLAGS) -fPIC -shared -o $(KERN_FAKE_REF).tmp tests/shims/ref_vec_dot.c kernels/i2s_ref.c -lm && mv $(KERN_FAKE_REF).tmp $(KERN_FAKE_REF),--log $(LOG_DIR)/compile.log --title '  LD      $(KERN_FAKE_REF)')
+TEST_DEPS += $(KERN_FAKE_REF)

@@ -78,9 +78,47 @@ Test(bitnet_kernels, quick_bench_prints_bandwidth_and_ratios, .timeout = 60)
 	struct tu_run r = run(args, NULL);
 	cr_assert(eq(int, r.status, 0), "%s", r.err);
 	cr_assert(strstr(r.out, "read bandwidth (best of plain, prefetching and 4-stream reads): 1 thread") != NULL, "%s", r.out);
-	cr_assert(strstr(r.out, "I2_S   [1536,4096]   cold 1t") != NULL, "%s", r.out);
-	cr_assert(strstr(r.out, "I2_S*64 [1536,4096]") != NULL, "%s", r.out);
-	cr_assert(strstr(r.out, "TQ2_0  [1536,4096]   cold 1t") != NULL, "%s", r.out);
+	cr_assert(strstr(r.out, "I2_S    [1536,4096]  cold 1t") != NULL, "%s", r.out);
+	cr_assert(strstr(r.out, "I2_S*64 [1536,4096]  gemm 1t") != NULL, "%s", r.out);
+	cr_assert(strstr(r.out, "TQ2_0   [1536,4096]  cold 1t") != NULL, "%s", r.out);
+	cr_assert(strstr(r.out, "same run = not measured") != NULL, "%s", r.out);
+	tu_run_free(&r);
+}
+
+static char *fake_ref(void)
+{
+	const char *tmp = getenv("BITMAKE_TMP");
+	cr_assert(tmp != NULL);
+	char *p = malloc(strlen(tmp) + 64);
+	sprintf(p, "%s/../libref-vec-dot.so", tmp); /* $(BUILD)/tests/, next to tmp/ */
+	return p;
+}
+
+Test(bitnet_kernels, bench_times_a_reference_library_that_agrees, .timeout = 60)
+{
+	char *lib = fake_ref();
+	const char *args[] = { "--bench", "--quick", "--ref-lib", lib, NULL };
+	struct tu_run r = run(args, NULL);
+	cr_assert(eq(int, r.status, 0), "%s", r.err);
+	cr_assert(strstr(r.out, "same run = ") != NULL && strstr(r.out, "libref-vec-dot.so") != NULL, "%s", r.out);
+	cr_assert(strstr(r.out, "warning") == NULL, "%s", r.out);
+	tu_run_free(&r);
+
+	const char *env[] = { "BITMAKE_FAKE_REF_OFF=1", NULL };
+	r = run(args, env);
+	cr_assert(eq(int, r.status, 0), "%s", r.err);
+	cr_assert(strstr(r.out, "warning: the reference library differs from our kernels in 1536 of 1536 outputs of [1536,4096]") != NULL,
+		  "%s", r.out);
+	tu_run_free(&r);
+	free(lib);
+}
+
+Test(bitnet_kernels, refuses_a_library_without_the_reference_kernel)
+{
+	const char *args[] = { "--bench", "--quick", "--ref-lib", "libm.so.6", NULL };
+	struct tu_run r = run(args, NULL);
+	cr_assert(eq(int, r.status, 1));
+	cr_assert(strstr(r.err, "libm.so.6: no ggml_vec_dot_i2_i8_s in it") != NULL, "%s", r.err);
 	tu_run_free(&r);
 }
 

@@ -6,12 +6,17 @@
  * are medians of several runs; the machine is shared and noisy, so only ratios mean much. */
 #include "bench.h"
 
+#include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bn_util.h"
+
+/* the release's I2_S dot product (BitNet src/ggml-bitnet-mad.cpp), when --ref-lib gives one */
+typedef void (*ref_vec_dot_fn)(int n, float *s, size_t bs, const void *vx, size_t bx, const void *vy, size_t by,
+			       int nrc);
 
 /* anchors.md (c): the release's I2_S kernel, 1 thread, microseconds (median). */
 struct anchor {
@@ -154,6 +159,7 @@ struct bench {
 	float *y;
 	void *scratch;
 	size_t scratch_size;
+	ref_vec_dot_fn ref; /* --ref-lib, or NULL */
 };
 
 /* Median microseconds per kern_matmul_q call over `ncopies` weight copies `stride` bytes apart
@@ -180,6 +186,64 @@ static double time_mm(struct bench *b, struct kern_ctx *ctx, struct kern_weight 
 	return median(v, b->c->reps);
 }
 
+/* ---- optional same-run reference: the release's I2_S dot product from a library the user built
+ * (e.g. bitnet.cpp's libggml.so); nothing here builds it.  merge-dev's matmul calls it for one row
+ * and one token at a time, in 16 x 16 blocks, then scales; ref_matmul does the same. ---------- */
+
+static ref_vec_dot_fn ref_load(const char *path, struct bn_err *err)
+{
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		bn_seterr(err, BN_ENOENT, "%s: cannot load the reference library: %s", path, dlerror());
+		return NULL;
+	}
+	/* the C++ build exports the mangled name; a C build the plain one */
+	static const char *const names[] = { "_Z20ggml_vec_dot_i2_i8_siPfmPKvmS1_mi", "ggml_vec_dot_i2_i8_s" };
+	for (size_t i = 0; i < 2; i++) {
+		void *f = dlsym(h, names[i]);
+		if (f) {
+			ref_vec_dot_fn fn;
+			memcpy(&fn, &f, sizeof fn);
+			return fn; /* the library stays loaded for the whole run */
+		}
+	}
+	bn_seterr(err, BN_EFORMAT, "%s: no ggml_vec_dot_i2_i8_s in it; give the library bitnet.cpp's I2_S kernel is in", path);
+	dlclose(h);
+	return NULL;
+}
+
+static void ref_matmul(ref_vec_dot_fn dot, size_t k, const uint8_t *w, size_t m, float wscale, const struct i8s_acts *a,
+		       size_t n, float *y)
+{
+	for (size_t c0 = 0; c0 < n; c0 += 16)
+		for (size_t r0 = 0; r0 < m; r0 += 16)
+			for (size_t c = c0; c < n && c < c0 + 16; c++)
+				for (size_t r = r0; r < m && r < r0 + 16; r++) {
+					float t;
+					dot((int)k, &t, 0, w + r * (k / 4), 0, a->q + c * k, 0, 1);
+					y[c * m + r] = (t - (float)a->sum[c]) / a->scale[c] * wscale;
+				}
+}
+
+/* Median microseconds per reference matmul over ncopies weight copies (1 = hot). */
+static double time_ref(struct bench *b, struct kern_weight w, size_t stride, size_t ncopies, const struct kern_acts *a)
+{
+	double v[16];
+	const uint8_t *base = w.data;
+	for (int r = 0; r < b->c->reps; r++) {
+		size_t calls = 0;
+		double t0 = bn_now(), t;
+		do {
+			for (size_t i = 0; i < ncopies; i++)
+				ref_matmul(b->ref, w.k, base + i * stride, w.m, 1.0f, &a->i8s, a->n, b->y);
+			calls += ncopies;
+			t = bn_now() - t0;
+		} while (t < b->c->min_time);
+		v[r] = t / (double)calls * 1e6;
+	}
+	return median(v, b->c->reps);
+}
+
 static const struct anchor *anchor_for(size_t m, size_t k)
 {
 	for (size_t i = 0; i < sizeof anchors / sizeof anchors[0]; i++)
@@ -189,12 +253,16 @@ static const struct anchor *anchor_for(size_t m, size_t k)
 }
 
 static void line(const char *label, size_t m, size_t k, const char *mode, unsigned nt, double us, double ref_us,
-		 double floor_us)
+		 double run_us, double floor_us)
 {
-	char ref[32] = "", sp[16] = "", fl[32] = "", ra[16] = "";
+	char ref[32] = "", sp[16] = "", run[32] = "", rsp[16] = "", fl[32] = "", ra[16] = "";
 	if (ref_us > 0) {
 		snprintf(ref, sizeof ref, "%9.1f us", ref_us);
 		snprintf(sp, sizeof sp, "%6.2fx", ref_us / us);
+	}
+	if (run_us > 0) {
+		snprintf(run, sizeof run, "%9.1f us", run_us);
+		snprintf(rsp, sizeof rsp, "%6.2fx", run_us / us);
 	}
 	if (floor_us > 0) {
 		snprintf(fl, sizeof fl, "%9.1f us", floor_us);
@@ -202,7 +270,8 @@ static void line(const char *label, size_t m, size_t k, const char *mode, unsign
 	}
 	char shape[32];
 	snprintf(shape, sizeof shape, "[%zu,%zu]", m, k);
-	printf("%-6s %-13s %-4s %ut %10.1f us  %12s %8s  %12s %7s\n", label, shape, mode, nt, us, ref, sp, fl, ra);
+	printf("%-7s %-12s %-4s %ut %10.1f us  %12s %8s  %12s %8s  %12s %7s\n", label, shape, mode, nt, us, ref, sp, run,
+	       rsp, fl, ra);
 	fflush(stdout);
 }
 
@@ -245,25 +314,50 @@ static int bench_shape(struct bench *b, const struct shape *s, enum kern_wtype t
 					b->scratch_size - need1, &an64, err)) < 0)
 		goto out;
 
+	bool with_ref = b->ref && type == KERN_W_I2S;
+	if (with_ref) {
+		/* the same-run reference must compute what we compute, bit for bit */
+		float *y0 = malloc(m * sizeof *y0), *y1 = malloc(m * sizeof *y1);
+		if (!y0 || !y1) {
+			free(y0);
+			free(y1);
+			rc = bn_seterr(err, BN_ENOMEM, "bench: out of memory");
+			goto out;
+		}
+		ref_matmul(b->ref, k, w.data, m, 1.0f, &a1.i8s, 1, y0);
+		kern_selected(b->ctx1)->gemm_i2s(k, w.data, m, 1.0f, &a1.i8s, 1, y1, m);
+		size_t bad = 0;
+		for (size_t i = 0; i < m; i++)
+			bad += memcmp(&y0[i], &y1[i], sizeof *y0) != 0;
+		free(y0);
+		free(y1);
+		if (bad)
+			printf("  warning: the reference library differs from our kernels in %zu of %zu outputs of [%zu,%zu]\n",
+			       bad, m, m, k);
+	}
 	double floor1 = (double)stream / (bw1 * 1e9) * 1e6, floorn = (double)stream / (bwn * 1e9) * 1e6;
-	double us;
+	double us, run_us = 0;
 	if (gemv_hot) {
 		if ((us = time_mm(b, b->ctx1, w, stride, 1, &a1, err)) < 0)
 			goto fail;
-		line(label, m, k, "hot", 1, us, an ? an->hot_us : 0, 0);
+		if (with_ref)
+			run_us = time_ref(b, w, stride, 1, &a1);
+		line(label, m, k, "hot", 1, us, an ? an->hot_us : 0, run_us, 0);
 	}
 	if ((us = time_mm(b, b->ctx1, w, stride, ncopies, &a1, err)) < 0)
 		goto fail;
-	line(label, m, k, "cold", 1, us, an ? an->cold_us : 0, floor1);
+	if (with_ref)
+		run_us = time_ref(b, w, stride, ncopies, &a1);
+	line(label, m, k, "cold", 1, us, an ? an->cold_us : 0, run_us, floor1);
 	if (nt > 1) {
 		if (gemv_hot) {
 			if ((us = time_mm(b, b->ctxn, w, stride, 1, &a1, err)) < 0)
 				goto fail;
-			line(label, m, k, "hot", nt, us, 0, 0);
+			line(label, m, k, "hot", nt, us, 0, 0, 0);
 		}
 		if ((us = time_mm(b, b->ctxn, w, stride, ncopies, &a1, err)) < 0)
 			goto fail;
-		line(label, m, k, "cold", nt, us, 0, floorn);
+		line(label, m, k, "cold", nt, us, 0, 0, floorn);
 	}
 	if (gemm) {
 		/* the release's matmul calls its one-row, one-token dot product for every (row, token),
@@ -271,13 +365,15 @@ static int bench_shape(struct bench *b, const struct shape *s, enum kern_wtype t
 		double ref = an ? an->hot_us * GEMM_TOKENS : 0;
 		if ((us = time_mm(b, b->ctx1, w, stride, 1, &an64, err)) < 0)
 			goto fail;
+		if (with_ref)
+			run_us = time_ref(b, w, stride, 1, &an64);
 		char lab[16];
 		snprintf(lab, sizeof lab, "%s*%d", label, GEMM_TOKENS);
-		line(lab, m, k, "gemm", 1, us, ref, 0);
+		line(lab, m, k, "gemm", 1, us, ref, run_us, 0);
 		if (nt > 1) {
 			if ((us = time_mm(b, b->ctxn, w, stride, 1, &an64, err)) < 0)
 				goto fail;
-			line(lab, m, k, "gemm", nt, us, 0, 0);
+			line(lab, m, k, "gemm", nt, us, 0, 0, 0);
 		}
 	}
 	rc = 0;
@@ -289,11 +385,13 @@ out:
 	return rc;
 }
 
-int bk_bench(const struct kern_opts *opts, bool quick, struct bn_err *err)
+int bk_bench(const struct kern_opts *opts, bool quick, const char *ref_lib, struct bn_err *err)
 {
 	struct cfg c = quick ? (struct cfg){ 64u << 20, 0.01, 1 } : (struct cfg){ 1u << 30, 0.3, 3 };
-	struct bench b = { &c, NULL, NULL, NULL, NULL, NULL, 0 };
+	struct bench b = { &c, NULL, NULL, NULL, NULL, NULL, 0, NULL };
 	int rc;
+	if (ref_lib && !(b.ref = ref_load(ref_lib, err)))
+		return -err->code;
 	struct kern_opts o1 = *opts, on = *opts;
 	o1.threads = 1;
 	on.skip_self_test = true;
@@ -320,12 +418,13 @@ int bk_bench(const struct kern_opts *opts, bool quick, struct bn_err *err)
 	       "  (anchors.md measured %.2f and %.2f with 2 threads)\n", bw1,
 	       kern_threads(b.ctxn), bwn, ANCHOR_BW1, ANCHOR_BW2);
 	printf("\nGEMV = 1 token; hot = weights in cache; cold = weights from memory (copies rotated);\n"
-	       "ref = anchors.md (release I2_S kernel, 1 thread); speedup = ref/ours;\n"
-	       "floor = bytes of weights / measured bandwidth; ours/floor = how close to it (1.00 = at it).\n"
-	       "GEMM ref = %d x the anchor's hot GEMV (the release runs its 1x1 dot product per row and token).\n\n",
-	       GEMM_TOKENS);
-	printf("%-6s %-13s %-4s %-2s %13s  %12s %8s  %12s %7s\n", "format", "[M,K]", "run", "th", "ours", "ref",
-	       "speedup", "floor", "ours/fl");
+	       "anchors = the release I2_S kernel in anchors.md (1 thread); speedup = reference time / ours;\n"
+	       "GEMM anchors = %d x the anchor's hot GEMV (the release runs its 1x1 dot product per row and token);\n"
+	       "same run = %s;\n"
+	       "floor = bytes of weights / measured bandwidth; ours/fl = how close to it (1.00 = at it).\n\n",
+	       GEMM_TOKENS, b.ref ? ref_lib : "not measured (give --ref-lib with bitnet.cpp's libggml to time it here)");
+	printf("%-7s %-12s %-4s %-2s %13s  %12s %8s  %12s %8s  %12s %7s\n", "format", "[M,K]", "run", "th", "ours",
+	       "anchors", "speedup", "same run", "speedup", "floor", "ours/fl");
 	size_t nshapes = quick ? 3 : sizeof shapes / sizeof shapes[0];
 	for (size_t i = 0; i < nshapes; i++)
 		if ((rc = bench_shape(&b, &shapes[i], KERN_W_I2S, bw1, bwn, true, true, err)) < 0)

@@ -21,6 +21,9 @@ static void help(void)
 	       "                  scalar references on random data; exit 1 on any difference\n"
 	       "  --bench         measure read bandwidth and GEMV/GEMM throughput (make bench)\n"
 	       "  --quick         with --bench: small buffers and few repetitions (a smoke test)\n"
+	       "  --ref-lib FILE  with --bench: also time the reference I2_S kernel in this run, from\n"
+	       "                  a shared library of a bitnet.cpp build that has ggml_vec_dot_i2_i8_s\n"
+	       "                  (e.g. its libggml.so); it must agree with ours bit for bit\n"
 	       "  --isa NAME      use kernel set NAME (ref, avx2, avx512, avx512vnni, neon, dotprod)\n"
 	       "                  instead of the best one; overrides $%s\n"
 	       "  --threads N     worker threads including the caller (default: physical cores)\n"
@@ -39,6 +42,7 @@ int main(int argc, char **argv)
 	enum { NONE, INFO, SELF_TEST, BENCH } mode = NONE;
 	struct kern_opts opts = { 0 };
 	bool quick = false;
+	const char *ref_lib = NULL;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -50,6 +54,10 @@ int main(int argc, char **argv)
 			mode = a[2] == 'i' ? INFO : a[2] == 's' ? SELF_TEST : BENCH;
 		} else if (!strcmp(a, "--quick")) {
 			quick = true;
+		} else if (!strcmp(a, "--ref-lib")) {
+			if (++i == argc)
+				return bn_usage_error("--ref-lib needs a shared library path");
+			ref_lib = argv[i];
 		} else if (!strcmp(a, "--isa")) {
 			if (++i == argc)
 				return bn_usage_error("--isa needs a kernel set name");
@@ -67,8 +75,8 @@ int main(int argc, char **argv)
 	}
 	if (mode == NONE)
 		return bn_usage_error("give one of --info, --self-test, --bench");
-	if (quick && mode != BENCH)
-		return bn_usage_error("--quick goes with --bench");
+	if ((quick || ref_lib) && mode != BENCH)
+		return bn_usage_error("--quick and --ref-lib go with --bench");
 
 	struct bn_err err = { 0 };
 	int rc;
@@ -80,7 +88,7 @@ int main(int argc, char **argv)
 		rc = bk_self_test(opts.isa, &err);
 		break;
 	default:
-		rc = bk_bench(&opts, quick, &err);
+		rc = bk_bench(&opts, quick, ref_lib, &err);
 		break;
 	}
 	if (rc < 0) {
