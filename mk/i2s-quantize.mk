@@ -11,12 +11,22 @@ TEST_LDLIBS += $(LIBDIR)/libkernels.a
 TEST_DEPS += $(BIN)/i2s-quantize
 
 # ---- bench-quantize ----------------------------------------------------------------------------
-# Time and peak RSS of i2s-quantize on the f32 GGUF of bitnet_b1_58-large (24 layers), 1 and 2
-# threads, next to llama-quantize's anchors.md figures and a page-cache read of the input.
-$(call add-tool,quantize-bench,$(sort $(wildcard tools/quantize-bench/*.c)),$(LIBDIR)/libmkmodel.a $(LIB_common),$(COMMON_LDLIBS),-Itools/mkmodel)
+# Time and peak RSS of i2s-quantize on the f32 GGUF of bitnet_b1_58-large (24 layers: mkmodel's
+# checkpoint through gguf-convert, made once under $(QB_DIR) and kept), 1 and 2 threads, next
+# to llama-quantize's anchors.md figures and a page-cache read of the input.
+$(call add-tool,quantize-bench,$(sort $(wildcard tools/quantize-bench/*.c)),$(LIB_common),$(COMMON_LDLIBS))
+
+QB_DIR := $(BUILD)/bench/quantize
+QB_CKPT := $(QB_DIR)/bitnet_b1_58-large
+QB_F32 := $(QB_DIR)/bitnet_b1_58-large.f32.gguf
+# The bench input is made once: rebuilt tools do not remake it (order-only).
+$(QB_CKPT)/config.json: | $(BIN)/mkmodel
+	$(Q)$(BIN)/mkmodel --preset bitnet_b1_58-large --outdir $(QB_CKPT)
+$(QB_F32): | $(QB_CKPT)/config.json $(BIN)/gguf-convert
+	$(Q)$(BIN)/gguf-convert $(QB_CKPT) --outtype f32 --outfile $(QB_F32)
 
 ## bench-quantize: i2s-quantize time and peak RSS on bitnet_b1_58-large (1 and 2 threads) vs llama-quantize
 .PHONY: bench-quantize
-bench-quantize: $(BIN)/quantize-bench $(BIN)/i2s-quantize
-	$(Q)$(BIN)/quantize-bench --quantizer $(BIN)/i2s-quantize --workdir $(BUILD)/bench/quantize --threads 1,2
+bench-quantize: $(BIN)/quantize-bench $(BIN)/i2s-quantize | $(QB_F32)
+	$(Q)$(BIN)/quantize-bench --quantizer $(BIN)/i2s-quantize --f32 $(QB_F32) --threads 1,2
 BENCH_TARGETS += bench-quantize

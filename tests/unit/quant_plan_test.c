@@ -384,6 +384,37 @@ Test(quant_plan, i2s_rows_match_the_reference_packer)
 		cr_assert(eq(u8, a[i], 0x55));
 }
 
+Test(quant_plan, encoding_with_statistics_equals_both_separately)
+{
+	enum { N = 128 * 40 };
+	static float x[N];
+	static uint8_t a[N * 4], b[N * 4];
+	const uint32_t types[] = { GGUF_TYPE_I2_S, GGUF_TYPE_TQ2_0, GGUF_TYPE_F16 };
+	for (int kind = 0; kind < 4; kind++) {
+		fill(x, N, kind % 3);
+		if (kind == 3) {
+			x[777] = NAN;
+			x[4000] = -INFINITY;
+		}
+		for (size_t t = 0; t < sizeof types / sizeof *types; t++) {
+			struct qp_stats s1, s2;
+			qp_stats_init(&s1);
+			qp_stats_init(&s2);
+			qp_encode_stats_rows(types[t], x, 256, N / 256, a, &s1, 1000);
+			qp_stats_add(&s2, x, N, 1000);
+			qp_encode_rows(types[t], x, 256, N / 256, 1.0, b);
+			if (kind < 3)
+				cr_assert(eq(int, memcmp(a, b, (size_t)qp_rows_nbytes(types[t], 256, N / 256)), 0));
+			cr_assert(eq(dbl, s1.absmax, s2.absmax), "kind %d type %u", kind, types[t]);
+			cr_assert(eq(flt, s1.min_nonzero, s2.min_nonzero));
+			cr_assert(eq(u64, s1.n_nonfinite, s2.n_nonfinite));
+			cr_assert(eq(u64, s1.first_nonfinite, s2.first_nonfinite));
+			if (kind == 3)
+				cr_assert(eq(u64, s1.first_nonfinite, 1777));
+		}
+	}
+}
+
 Test(quant_plan, tq_rows_match_the_reference_quantizers)
 {
 	enum { N = 256 * 12 };

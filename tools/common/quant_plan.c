@@ -17,8 +17,15 @@
 #include "tq.h"
 
 /* The row loops are compiled twice on x86-64, for AVX2 and the baseline, and the loader picks
- * one (ifunc); they round identically (no FMA is enabled either way). */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+ * one (ifunc); they round identically (no FMA is enabled either way).  Not under the
+ * sanitizers: an ifunc resolver runs before their runtime is set up (ThreadSanitizer crashes). */
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) &&                          \
+	!defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) &&                        \
+	!__has_feature(address_sanitizer) && !__has_feature(thread_sanitizer) &&                  \
+	!__has_feature(memory_sanitizer)
 #define QP_HOT __attribute__((target_clones("avx2", "default")))
 #else
 #define QP_HOT
@@ -478,6 +485,68 @@ void qp_encode_rows(uint32_t out_type, const float *x, uint64_t ne0, size_t nrow
 	}
 }
 
+/* I2_S codes and the statistics of the same values in one pass (the values are read once):
+ * per column m of the 32-byte block, the largest |x| bit pattern and the smallest (bits - 1),
+ * as in stats_add. */
+QP_HOT static void i2s_pack_stats(const float *x, size_t n, uint8_t *dst, uint32_t *amax,
+				  uint32_t *zmin)
+{
+	const float dz = dead_zone();
+	uint32_t mx[32], mn[32];
+	for (int m = 0; m < 32; m++) {
+		mx[m] = 0;
+		mn[m] = UINT32_MAX;
+	}
+	for (size_t b = 0; b < n / I2S_BLOCK; b++) {
+		const float *xb = x + b * I2S_BLOCK;
+		uint8_t *d = dst + b * I2S_BLOCK_BYTES;
+		for (int m = 0; m < 32; m++) {
+			float v0 = xb[m], v1 = xb[32 + m], v2 = xb[64 + m], v3 = xb[96 + m];
+			uint32_t c0 = 1u + (v0 >= dz) - (v0 <= -dz), c1 = 1u + (v1 >= dz) - (v1 <= -dz);
+			uint32_t c2 = 1u + (v2 >= dz) - (v2 <= -dz), c3 = 1u + (v3 >= dz) - (v3 <= -dz);
+			d[m] = (uint8_t)(c0 << 6 | c1 << 4 | c2 << 2 | c3);
+			uint32_t a0 = bn_f32_bits(v0) & 0x7fffffffu, a1 = bn_f32_bits(v1) & 0x7fffffffu;
+			uint32_t a2 = bn_f32_bits(v2) & 0x7fffffffu, a3 = bn_f32_bits(v3) & 0x7fffffffu;
+			uint32_t h01 = a0 > a1 ? a0 : a1, h23 = a2 > a3 ? a2 : a3;
+			uint32_t hi = h01 > h23 ? h01 : h23;
+			uint32_t l01 = a0 - 1 < a1 - 1 ? a0 - 1 : a1 - 1;
+			uint32_t l23 = a2 - 1 < a3 - 1 ? a2 - 1 : a3 - 1;
+			uint32_t lo = l01 < l23 ? l01 : l23;
+			mx[m] = hi > mx[m] ? hi : mx[m];
+			mn[m] = lo < mn[m] ? lo : mn[m];
+		}
+	}
+	uint32_t h = 0, l = UINT32_MAX;
+	for (int m = 0; m < 32; m++) {
+		h = mx[m] > h ? mx[m] : h;
+		l = mn[m] < l ? mn[m] : l;
+	}
+	*amax = h;
+	*zmin = l;
+}
+
+void qp_encode_stats_rows(uint32_t out_type, const float *x, uint64_t ne0, size_t nrows,
+			  uint8_t *dst, struct qp_stats *st, uint64_t first)
+{
+	size_t n = (size_t)(ne0 * nrows);
+	if (out_type != GGUF_TYPE_I2_S) {
+		stats_add(st, x, n, first);
+		qp_encode_rows(out_type, x, ne0, nrows, 1.0, dst);
+		return;
+	}
+	uint32_t amax, zmin;
+	i2s_pack_stats(x, n, dst, &amax, &zmin);
+	if (amax >= 0x7f800000u) { /* NaN or Inf: the exact statistics name it */
+		stats_add(st, x, n, first);
+		return;
+	}
+	if ((double)bn_bits_f32(amax) > st->absmax)
+		st->absmax = bn_bits_f32(amax);
+	float mnz = zmin == UINT32_MAX ? INFINITY : bn_bits_f32(zmin + 1);
+	if (mnz < st->min_nonzero)
+		st->min_nonzero = mnz;
+}
+
 void qp_i2s_tail(float scale, const uint8_t *pad, uint8_t tail[32])
 {
 	memcpy(tail, &scale, 4);
@@ -569,13 +638,9 @@ QP_HOT static size_t i2s_verify(const uint8_t *w, const float *x, size_t n)
 		const uint8_t *s = w + b * I2S_BLOCK_BYTES;
 		const float *xb = x + b * I2S_BLOCK;
 		unsigned bad = 0;
-		for (int m = 0; m < 32; m++) {
-			unsigned v = s[m];
-			bad |= (v >> 6) ^ ref_code(xb[m], dz);
-			bad |= ((v >> 4) & 3u) ^ ref_code(xb[32 + m], dz);
-			bad |= ((v >> 2) & 3u) ^ ref_code(xb[64 + m], dz);
-			bad |= (v & 3u) ^ ref_code(xb[96 + m], dz);
-		}
+		for (int m = 0; m < 32; m++)
+			bad |= s[m] ^ (ref_code(xb[m], dz) << 6 | ref_code(xb[32 + m], dz) << 4 |
+				       ref_code(xb[64 + m], dz) << 2 | ref_code(xb[96 + m], dz));
 		if (bad)
 			for (int j = 0; j < I2S_BLOCK; j++)
 				if (((s[j % 32] >> (6 - 2 * (j / 32))) & 3u) != i2s_code_of(xb[j], 1.0))

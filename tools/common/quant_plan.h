@@ -145,6 +145,11 @@ uint64_t qp_rows_nbytes(uint32_t type, uint64_t ne0, uint64_t nrows);
 void qp_encode_rows(uint32_t out_type, const float *x, uint64_t ne0, size_t nrows,
 		    double i2s_scale, uint8_t *dst);
 
+/* qp_encode_rows (with a positive I2_S scale) and qp_stats_add(st, x, ne0·nrows, first)
+ * together, reading the values once. */
+void qp_encode_stats_rows(uint32_t out_type, const float *x, uint64_t ne0, size_t nrows,
+			  uint8_t *dst, struct qp_stats *st, uint64_t first);
+
 /* The 32-byte I2_S tail: f32 scale, then the 28 bytes of `pad` (NULL: zeros). */
 void qp_i2s_tail(float scale, const uint8_t *pad, uint8_t tail[32]);
 

@@ -1,12 +1,16 @@
-/* i2s-quantize's engine (quantize.h): plan every tensor, then stream the output tensor by
- * tensor in chunks of rows that the threads split: encode (with the statistics), write, read the
- * chunk back from the output file and check it against the input while that is still in cache.
- * Input and output pages are released as soon as a chunk is done, so the resident set is the
- * chunk buffers, not the model. */
+/* i2s-quantize's engine (quantize.h).  The model is cut into chunks of whole rows (about 1 MiB
+ * of input each, so that a chunk stays in L2); N worker threads take chunks in order, and each
+ * does the whole life of its chunk: encode with the statistics, wait for its turn and write
+ * (the only serial part, in file order), read the chunk back from the output file and check it
+ * against the input while that is still in cache, release both sets of pages.  No barrier per
+ * chunk or per tensor: workers only wait for the write turn, on a condition variable, so a busy
+ * machine costs time but never spin.  The resident set is the chunk buffers, not the model. */
 #include "quantize.h"
 
 #include <errno.h>
-#include <math.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,13 +22,17 @@
 #include "bn_progress.h"
 #include "bn_util.h"
 #include "i2s.h"
-#include "kernels.h"
 
-/* Elements per write chunk and thread: 1 MiB of f32, which stays in L2 between the encoding
- * and the check of the bytes read back. */
-#define CHUNK_ELEMS ((size_t)1 << 18)
-#define STEP_ELEMS ((size_t)1 << 14)  /* elements a thread handles at a time */
+#define CHUNK_ELEMS ((size_t)1 << 18) /* elements per chunk: 1 MiB of f32 */
+#define CHUNK_BYTES ((size_t)1 << 20) /* bytes per chunk of a raw copy */
+#define STEP_ELEMS ((size_t)1 << 14)  /* elements decoded into scratch at a time */
 #define MAX_THREADS 256
+#define WRITEBACK_STEP ((uint64_t)16 << 20) /* start the disk writes every 16 MiB */
+/* How far behind a chunk its pages are dropped too: a page fault maps the cached pages around
+ * it (the fault-around window, 64 KiB by default, or the page cache's large folio, up to 2 MiB
+ * here), reaching back into chunks that were dropped already; without this the resident set
+ * creeps up by ~3 % of the input. */
+#define DROP_BEHIND ((size_t)2 << 20)
 
 /* ---- pages ----------------------------------------------------------------------------------- */
 
@@ -38,60 +46,50 @@ static size_t page_size(void)
 	return ps;
 }
 
-/* How far behind a chunk we also drop: the kernel's fault-around maps the page-cache pages of
- * the aligned window around a fault (64 KiB by default), which reaches back into chunks already
- * dropped; 2 MiB covers any window and large folio. */
-#define DROP_BEHIND ((size_t)2 << 20)
+static uintptr_t page_down(const void *p)
+{
+	return (uintptr_t)p & ~(uintptr_t)(page_size() - 1);
+}
 
-/* The mapping a pointer lies in: its first byte, to bound DROP_BEHIND. */
+/* The first byte of the mapping a reader's tensors live in, to bound DROP_BEHIND. */
 static const uint8_t *map_base(const struct gguf_reader *r)
 {
 	const struct gguf_tensor *t = gguf_n_tensors(r) ? gguf_tensor(r, 0) : NULL;
 	return t ? t->data - t->offset - gguf_data_offset(r) : NULL;
 }
 
-/* Drops the mapped pages of [p, p+n), and of up to DROP_BEHIND bytes before it (never before
- * base), from our resident set; the page cache keeps them and a later read faults them back
- * in.  Rounded outwards: dropping a neighbour's page only costs a re-fault. */
+/* Drops the mapped pages of [p, p+n), and up to DROP_BEHIND bytes before it (never before
+ * base), from our resident set: the page cache keeps them, a later read faults them back in.
+ * Rounded outwards: dropping a neighbour's page only costs a re-fault. */
 static void drop_pages(const uint8_t *base, const uint8_t *p, size_t n)
 {
 	if (!n)
 		return;
 	const uint8_t *lo = (size_t)(p - base) > DROP_BEHIND ? p - DROP_BEHIND : base;
-	uintptr_t a = (uintptr_t)lo & ~(uintptr_t)(page_size() - 1);
-	uintptr_t e = ((uintptr_t)p + n + page_size() - 1) & ~(uintptr_t)(page_size() - 1);
+	uintptr_t a = page_down(lo), e = page_down(p + n + page_size() - 1);
 	madvise((void *)a, e - a, MADV_DONTNEED);
 }
 
-static void prefetch_pages(const void *p, size_t n)
-{
-	if (!n)
-		return;
-	uintptr_t a = (uintptr_t)p & ~(uintptr_t)(page_size() - 1);
-	madvise((void *)a, (uintptr_t)p + n - a, MADV_WILLNEED);
-}
-
-/* Maps [p, p+n) in one call instead of a page fault every few pages (Linux 5.14+; older
- * kernels refuse the advice and the pages fault in as usual). */
-static void populate_pages(const void *p, size_t n)
+/* Maps [p, p+n) in one call instead of a page fault every few pages (MADV_POPULATE_READ, Linux
+ * 5.14+; older kernels refuse the advice and the pages fault in as usual), and starts reading
+ * the next range from disk if it is not cached. */
+static void map_ahead(const uint8_t *p, size_t n, const uint8_t *next, size_t next_n)
 {
 #ifdef MADV_POPULATE_READ
-	if (!n)
-		return;
-	uintptr_t a = (uintptr_t)p & ~(uintptr_t)(page_size() - 1);
-	madvise((void *)a, (uintptr_t)p + n - a, MADV_POPULATE_READ);
-#else
-	(void)p;
-	(void)n;
+	if (n)
+		madvise((void *)page_down(p), (uintptr_t)p + n - page_down(p), MADV_POPULATE_READ);
 #endif
+	if (next_n)
+		madvise((void *)page_down(next), (uintptr_t)next + next_n - page_down(next),
+			MADV_WILLNEED);
 }
 
 /* ---- the values of a tensor ------------------------------------------------------------------ */
 
-/* Where a converted tensor's f32 values come from. */
+/* Where a tensor's input values come from. */
 struct source {
 	const uint8_t *data;
-	uint32_t type; /* F32, F16, BF16 or I2_S */
+	uint32_t type; /* F32, F16, BF16 or I2_S when converted or checked */
 	uint64_t ne0;
 	float i2s_scale;
 	enum iq_layout layout;
@@ -118,271 +116,241 @@ static const float *source_rows(const struct source *s, uint64_t r0, size_t n, f
 	}
 }
 
-/* ---- parallel row tasks ---------------------------------------------------------------------- */
-
-enum task_kind { TASK_STATS, TASK_ENCODE, TASK_VERIFY };
-
-struct task {
-	enum task_kind kind;
-	const struct source *src;
-	const struct qp_tensor *t;
-	uint64_t r0;            /* first row of the chunk */
-	size_t nrows;           /* rows in the chunk */
-	size_t step_rows;       /* rows per thread step */
-	uint8_t *out;           /* encode: the chunk's output buffer */
-	const uint8_t *written; /* verify: the chunk's bytes read back from the output file */
-	float *scratch[MAX_THREADS];
-	struct qp_stats stats[MAX_THREADS];
-	uint64_t bad[MAX_THREADS]; /* verify: first element that does not read back right */
-};
-
-/* Every thread takes a contiguous share of the chunk's rows and walks it in steps small enough
- * for its scratch buffer and the L2 cache: whole rows, so whole blocks of every format. */
-static void run_rows(void *arg, unsigned ith, unsigned nth)
-{
-	struct task *k = arg;
-	const struct qp_tensor *t = k->t;
-	size_t per = (k->nrows + nth - 1) / nth;
-	size_t a = BN_MIN((size_t)ith * per, k->nrows), b = BN_MIN(a + per, k->nrows);
-	uint64_t out_row = qp_rows_nbytes(t->out_type, t->ne0, 1);
-	for (size_t r = a; r < b; r += k->step_rows) {
-		size_t n = BN_MIN(k->step_rows, b - r);
-		uint64_t row = k->r0 + r;
-		const float *x = source_rows(k->src, row, n, k->scratch[ith]);
-		if (k->kind == TASK_STATS) {
-			qp_stats_add(&k->stats[ith], x, (size_t)(n * t->ne0), row * t->ne0);
-		} else if (k->kind == TASK_ENCODE) {
-			qp_stats_add(&k->stats[ith], x, (size_t)(n * t->ne0), row * t->ne0);
-			qp_encode_rows(t->out_type, x, t->ne0, n, 1.0, k->out + r * out_row);
-		} else if (k->bad[ith] == UINT64_MAX) {
-			size_t i = qp_verify_rows(t->out_type, k->written + r * out_row, x, t->ne0, n);
-			if (i != SIZE_MAX)
-				k->bad[ith] = row * t->ne0 + i;
-		}
-	}
-}
-
 /* ---- the run --------------------------------------------------------------------------------- */
+
+/* A piece of one tensor: rows [r0, r0+n) of a converted or float tensor, or bytes [r0, r0+n)
+ * of a tensor copied as raw bytes. */
+struct chunk {
+	uint32_t tensor;
+	bool raw, last;
+	uint64_t r0, n;
+};
 
 struct run {
 	const struct iq_opts *o;
 	struct gguf_reader *in;
 	struct gguf_reader *back; /* the output file, re-opened once its header is written */
-	const uint8_t *in_base, *back_base; /* their mappings' first bytes */
+	const uint8_t *in_base, *back_base;
 	struct qp_tensor *plan;
 	struct source *src;       /* per tensor */
 	size_t n;
-	struct kern_ctx *kc;
-	unsigned nth;
-	struct task *task;
-	uint8_t *chunk;           /* encode output buffer */
+	struct chunk *chunks;
+	size_t n_chunks;
+	struct gguf_writer *w;
 	struct qp_stale *stale;
+	int wb_fd;                /* the output file, read-only, to start its writeback early */
+
+	atomic_size_t next;       /* next chunk to take */
+	pthread_mutex_t mu;       /* everything below */
+	pthread_cond_t turn_cv;
+	size_t turn;              /* the chunk whose write is next */
+	struct qp_stats *tstats;  /* per tensor, merged in write order */
+	bool failed;
+	struct bn_err err;
 	struct bn_progress prog;
-	uint64_t done;
+	uint64_t done, wb_done;
 };
 
-static size_t chunk_rows(const struct run *R, const struct qp_tensor *t)
-{
-	return (size_t)BN_MAX(1, BN_MIN(t->nrows, CHUNK_ELEMS * R->nth / BN_MAX(t->ne0, 1)));
-}
-
-static void task_run(struct run *R, enum task_kind kind, size_t i, uint64_t r0, size_t nrows)
-{
-	struct task *k = R->task;
-	k->kind = kind;
-	k->src = &R->src[i];
-	k->t = &R->plan[i];
-	k->r0 = r0;
-	k->nrows = nrows;
-	k->step_rows = (size_t)BN_MAX(1, STEP_ELEMS / BN_MAX(R->plan[i].ne0, 1));
-	for (unsigned j = 0; j < R->nth; j++) {
-		qp_stats_init(&k->stats[j]);
-		k->bad[j] = UINT64_MAX;
-	}
-	kern_parallel(R->kc, run_rows, k);
-}
-
-static int interrupted(struct bn_err *err)
-{
-	return bn_interrupted ? bn_seterr(err, BN_EINTR, "interrupted") : 0;
-}
+struct worker {
+	struct run *R;
+	pthread_t tid;
+	uint8_t *out;    /* the chunk's encoded bytes */
+	float *scratch;  /* decoded input values */
+};
 
 static const char *tname(const struct run *R, size_t i)
 {
 	return gguf_tensor(R->in, i)->name;
 }
 
-static int write_bytes(struct run *R, struct gguf_writer *w, size_t i, uint64_t off,
-		       const uint8_t *p, size_t n, struct bn_err *err)
+/* Records the first error (others are dropped) and wakes everyone up.  Caller holds mu. */
+static void fail_locked(struct run *R, const struct bn_err *e)
 {
-	int rc = gguf_writer_write(w, p, n, err);
+	if (!R->failed) {
+		R->failed = true;
+		R->err = *e;
+	}
+	pthread_cond_broadcast(&R->turn_cv);
+}
+
+static void fail(struct run *R, const struct bn_err *e)
+{
+	pthread_mutex_lock(&R->mu);
+	fail_locked(R, e);
+	pthread_mutex_unlock(&R->mu);
+}
+
+/* Writes n bytes of tensor i at offset off within it.  Caller holds mu and has the turn. */
+static int write_locked(struct run *R, size_t i, uint64_t off, const uint8_t *p, size_t n,
+			struct bn_err *e)
+{
+	int rc = gguf_writer_write(R->w, p, n, e);
 	if (rc)
 		return rc;
 	if (R->stale)
 		qp_stale_feed(R->stale, i, off, p, n);
 	R->done += n;
 	bn_progress_update(&R->prog, R->done);
+	/* start the disk writes now, in the background, so that the commit's fsync finds little
+	 * left to do */
+	if (R->wb_fd >= 0 && R->done - R->wb_done >= WRITEBACK_STEP) {
+		sync_file_range(R->wb_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		R->wb_done = R->done;
+	}
 	return 0;
 }
 
-/* The first element of the chunk the threads found wrong, as an error. */
-static int chunk_verdict(struct run *R, size_t i, struct bn_err *err)
+static int nonfinite_error(struct run *R, size_t i, const struct qp_stats *st, struct bn_err *e)
 {
-	uint64_t bad = UINT64_MAX;
-	for (unsigned j = 0; j < R->nth; j++)
-		bad = BN_MIN(bad, R->task->bad[j]);
-	if (bad == UINT64_MAX)
-		return 0;
-	return bn_seterr(err, BN_EVERIFY, "%s: element %llu (row %llu) does not read back from "
-			 "%s.tmp as its input value demands (%s)", tname(R, i),
-			 (unsigned long long)bad, (unsigned long long)(bad / R->plan[i].ne0),
-			 R->o->out_path, gguf_type_name(R->plan[i].out_type));
-}
-
-static int nonfinite_error(struct run *R, size_t i, const struct qp_stats *st, struct bn_err *err)
-{
-	return bn_seterr(err, BN_EFORMAT, "%s: element %llu is %g (%llu non-finite values); the "
+	return bn_seterr(e, BN_EFORMAT, "%s: element %llu is %g (%llu non-finite values); the "
 			 "input is corrupt", tname(R, i), (unsigned long long)st->first_nonfinite,
 			 (double)st->first_bad_value, (unsigned long long)st->n_nonfinite);
 }
 
-/* Copies an unconverted tensor, checking float tensors for NaN/Inf as llama-quantize's loader
- * does, and compares the bytes read back. */
-static int copy_tensor(struct run *R, struct gguf_writer *w, size_t i, struct bn_err *err)
-{
-	const struct gguf_tensor *in = gguf_tensor(R->in, i), *out = gguf_tensor(R->back, i);
-	const struct qp_tensor *t = &R->plan[i];
-	bool is_float = in->type == GGUF_TYPE_F32 || in->type == GGUF_TYPE_F16 ||
-			in->type == GGUF_TYPE_BF16;
-	uint64_t row_bytes = is_float ? qp_rows_nbytes(in->type, t->ne0, 1) : 1;
-	size_t cr = is_float ? chunk_rows(R, t) : CHUNK_ELEMS;
-	uint64_t rows = is_float ? t->nrows : in->nbytes;
-	int rc;
-	for (uint64_t r0 = 0; r0 < rows; r0 += cr) {
-		size_t n = (size_t)BN_MIN(cr, rows - r0);
-		uint64_t off = r0 * row_bytes, len = n * row_bytes;
-		if (is_float) {
-			task_run(R, TASK_STATS, i, r0, n);
-			struct qp_stats st;
-			qp_stats_init(&st);
-			for (unsigned j = 0; j < R->nth; j++)
-				qp_stats_merge(&st, &R->task->stats[j]);
-			if (st.n_nonfinite)
-				return nonfinite_error(R, i, &st, err);
-		}
-		if ((rc = write_bytes(R, w, i, off, in->data + off, (size_t)len, err)))
-			return rc;
-		if (memcmp(out->data + off, in->data + off, (size_t)len) != 0)
-			return bn_seterr(err, BN_EVERIFY, "%s: the bytes read back from %s.tmp differ "
-					 "from the input's", in->name, R->o->out_path);
-		drop_pages(R->in_base, in->data + off, (size_t)len);
-		drop_pages(R->back_base, out->data + off, (size_t)len);
-	}
-	return 0;
-}
-
-/* Encodes a tensor chunk by chunk in one pass over the input: statistics and codes together,
- * write, read the chunk back from the file and check it against the input (still in cache),
- * release both.  The checks that need the whole tensor (NaN/Inf, ternary, the I2_S scale)
- * follow its last chunk. */
-static int convert_tensor(struct run *R, struct gguf_writer *w, size_t i, struct bn_err *err)
+/* After a converted tensor's last chunk: the ternary check and the I2_S tail.  Caller holds mu
+ * and has the turn. */
+static int finish_tensor_locked(struct run *R, size_t i, struct bn_err *e)
 {
 	const struct qp_tensor *t = &R->plan[i];
-	const struct source *s = &R->src[i];
-	const struct gguf_tensor *out = gguf_tensor(R->back, i);
-	size_t cr = chunk_rows(R, t);
-	uint64_t in_row = source_row_bytes(s), out_row = qp_rows_nbytes(t->out_type, t->ne0, 1);
-	struct qp_stats st;
-	qp_stats_init(&st);
-	int rc;
-	for (uint64_t r0 = 0; r0 < t->nrows; r0 += cr) {
-		if ((rc = interrupted(err)))
-			return rc;
-		size_t n = (size_t)BN_MIN(cr, t->nrows - r0);
-		const uint8_t *p = s->data + r0 * in_row;
-		populate_pages(p, (size_t)(n * in_row));
-		if (r0 + n < t->nrows)
-			prefetch_pages(p + n * in_row, (size_t)(BN_MIN(cr, t->nrows - r0 - n) * in_row));
-		task_run(R, TASK_ENCODE, i, r0, n);
-		for (unsigned j = 0; j < R->nth; j++)
-			qp_stats_merge(&st, &R->task->stats[j]);
-		if (st.n_nonfinite)
-			return nonfinite_error(R, i, &st, err);
-		if ((rc = write_bytes(R, w, i, r0 * out_row, R->chunk, (size_t)(n * out_row), err)))
-			return rc;
-		R->task->written = out->data + r0 * out_row;
-		task_run(R, TASK_VERIFY, i, r0, n);
-		if ((rc = chunk_verdict(R, i, err)))
-			return rc;
-		drop_pages(R->in_base, p, (size_t)(n * in_row));
-		drop_pages(R->back_base, out->data + r0 * out_row, (size_t)(n * out_row));
-	}
+	const struct qp_stats *st = &R->tstats[i];
 	bool ternary_out = t->out_type == GGUF_TYPE_I2_S || t->out_type == GGUF_TYPE_TQ1_0 ||
 			   t->out_type == GGUF_TYPE_TQ2_0;
-	if (ternary_out && !qp_stats_ternary(&st, t->out_type) && !R->o->force) {
-		if (t->out_type == GGUF_TYPE_I2_S && st.absmax < 1e-6 &&
-		    (double)st.min_nonzero == st.absmax)
-			return bn_seterr(err, BN_EINVAL,
+	if (ternary_out && !qp_stats_ternary(st, t->out_type) && !R->o->force) {
+		if (t->out_type == GGUF_TYPE_I2_S && st->absmax < 1e-6 &&
+		    (double)st->min_nonzero == st->absmax)
+			return bn_seterr(e, BN_EINVAL,
 					 "%s: every non-zero value is %g, below I2_S's 1e-6 dead zone; "
-					 "--force writes them as 0", tname(R, i), st.absmax);
-		return bn_seterr(err, BN_EINVAL,
+					 "--force writes them as 0", tname(R, i), st->absmax);
+		return bn_seterr(e, BN_EINVAL,
 				 "%s: not ternary: non-zero |values| range over %g .. %g where a "
 				 "1.58-bit tensor has one magnitude; not a 1.58-bit model (or not "
 				 "weight_quant'ed)? --force quantizes anyway (%s)", tname(R, i),
-				 (double)st.min_nonzero, st.absmax,
+				 (double)st->min_nonzero, st->absmax,
 				 t->out_type == GGUF_TYPE_I2_S ? "by sign" : "rounding to the block max");
 	}
-	if (t->out_type == GGUF_TYPE_I2_S) {
-		/* codes verified, stored scale = max|x|, every non-zero |x| = max|x| (ternary): every
-		 * element decodes to its input value exactly */
-		uint8_t tail[I2S_TAIL];
-		qp_i2s_tail((float)st.absmax, R->stale ? qp_stale_pad(R->stale, i) : NULL, tail);
-		if ((rc = write_bytes(R, w, i, t->n / 4, tail, sizeof tail, err)))
-			return rc;
-		if (memcmp(out->data + t->n / 4, tail, sizeof tail) != 0)
-			return bn_seterr(err, BN_EVERIFY, "%s: the scale and padding read back from "
-					 "%s.tmp are not what was written", tname(R, i), R->o->out_path);
-	}
+	if (t->out_type != GGUF_TYPE_I2_S)
+		return 0;
+	/* the codes are checked chunk by chunk; with the stored scale = max|x| and every non-zero
+	 * |x| = max|x| (ternary), every element decodes to its input value exactly */
+	uint8_t tail[I2S_TAIL];
+	qp_i2s_tail((float)st->absmax, R->stale ? qp_stale_pad(R->stale, i) : NULL, tail);
+	int rc = write_locked(R, i, t->n / 4, tail, sizeof tail, e);
+	if (rc)
+		return rc;
+	if (memcmp(gguf_tensor(R->back, i)->data + t->n / 4, tail, sizeof tail) != 0)
+		return bn_seterr(e, BN_EVERIFY, "%s: the scale and padding read back from %s.tmp are "
+				 "not what was written", tname(R, i), R->o->out_path);
 	return 0;
 }
 
-/* Re-opens the output once its header is written: the file is extended to its final size
- * first (the writer keeps writing sequentially from its own offset), so the reader accepts it
- * and its mapping shows every chunk as soon as it is written.  Checks that the header says
- * what the plan says. */
-static int open_back(struct run *R, const char *tmp, struct bn_err *err)
+/* The whole life of one chunk (see the top of the file). */
+static void do_chunk(struct worker *W, size_t c)
 {
-	struct stat sb;
-	if (stat(tmp, &sb) < 0)
-		return bn_seterrno(err, errno, "%s: cannot stat", tmp);
-	uint64_t size = (uint64_t)sb.st_size;
-	for (size_t i = 0; i < R->n; i++)
-		size += (R->plan[i].out_nbytes + 31) / 32 * 32;
-	if (truncate(tmp, (off_t)size) < 0)
-		return bn_seterrno(err, errno, "%s: cannot extend to %llu bytes", tmp,
-				   (unsigned long long)size);
-	if (!(R->back = gguf_open(tmp, err))) {
-		bn_err_prefix(err, "reading the output back");
-		return -BN_EVERIFY;
+	struct run *R = W->R;
+	const struct chunk *ch = &R->chunks[c];
+	size_t i = ch->tensor;
+	const struct qp_tensor *t = &R->plan[i];
+	const struct source *s = &R->src[i];
+	const struct gguf_tensor *in = gguf_tensor(R->in, i), *out = gguf_tensor(R->back, i);
+	struct bn_err e = { 0 };
+	struct qp_stats st;
+	qp_stats_init(&st);
+
+	/* 1. encode, or the statistics of a float tensor that is copied */
+	uint64_t in_row = ch->raw ? 1 : source_row_bytes(s);
+	uint64_t out_row = ch->raw ? 1 : qp_rows_nbytes(t->out_type, t->ne0, 1);
+	const uint8_t *ip = in->data + ch->r0 * in_row;
+	size_t in_len = (size_t)(ch->n * in_row), out_len = (size_t)(ch->n * out_row);
+	const struct chunk *nx = c + 1 < R->n_chunks ? &R->chunks[c + 1] : NULL;
+	if (nx && nx->tensor == i)
+		map_ahead(ip, in_len, ip + in_len, in_len);
+	else
+		map_ahead(ip, in_len, NULL, 0);
+	size_t step = (size_t)BN_MAX(1, STEP_ELEMS / BN_MAX(t->ne0, 1));
+	if (!ch->raw)
+		for (uint64_t r = 0; r < ch->n; r += step) {
+			size_t k = (size_t)BN_MIN(step, ch->n - r);
+			const float *x = source_rows(s, ch->r0 + r, k, W->scratch);
+			if (t->convert)
+				qp_encode_stats_rows(t->out_type, x, t->ne0, k, W->out + r * out_row,
+						     &st, (ch->r0 + r) * t->ne0);
+			else
+				qp_stats_add(&st, x, (size_t)(k * t->ne0), (ch->r0 + r) * t->ne0);
+		}
+	const uint8_t *bytes = t->convert ? W->out : ip;
+
+	/* 2. write, in file order */
+	pthread_mutex_lock(&R->mu);
+	while (R->turn != c && !R->failed)
+		pthread_cond_wait(&R->turn_cv, &R->mu);
+	if (R->failed) {
+		pthread_mutex_unlock(&R->mu);
+		return;
 	}
-	R->back_base = map_base(R->back);
-	uint32_t ft = 0;
-	int64_t kv = gguf_find_key(R->back, "general.file_type");
-	if (gguf_n_tensors(R->back) != R->n || kv < 0 || gguf_get_u32(R->back, kv, &ft, NULL) < 0 ||
-	    ft != qp_target_ftype(R->o->plan.target))
-		return bn_seterr(err, BN_EVERIFY, "%s: the header read back does not match the plan",
-				 tmp);
-	for (size_t i = 0; i < R->n; i++) {
-		const struct gguf_tensor *b = gguf_tensor(R->back, i);
-		const struct qp_tensor *t = &R->plan[i];
-		if (strcmp(b->name, tname(R, i)) != 0 || b->type != t->out_type ||
-		    b->nbytes != t->out_nbytes || qp_n_dims(b->n_dims, b->ne) != t->n_dims ||
-		    memcmp(b->ne, t->ne, sizeof t->ne) != 0)
-			return bn_seterr(err, BN_EVERIFY, "%s: tensor %zu read back as '%s' (type %u, "
-					 "%llu bytes), not as planned", tmp, i, b->name, b->type,
-					 (unsigned long long)b->nbytes);
+	int rc = 0;
+	qp_stats_merge(&R->tstats[i], &st);
+	if (bn_interrupted)
+		rc = bn_seterr(&e, BN_EINTR, "interrupted");
+	else if (st.n_nonfinite)
+		rc = nonfinite_error(R, i, &R->tstats[i], &e);
+	if (!rc)
+		rc = write_locked(R, i, ch->r0 * out_row, bytes, out_len, &e);
+	if (!rc && ch->last && t->convert)
+		rc = finish_tensor_locked(R, i, &e);
+	if (rc) {
+		fail_locked(R, &e);
+		pthread_mutex_unlock(&R->mu);
+		return;
 	}
-	return 0;
+	R->turn = c + 1;
+	pthread_cond_broadcast(&R->turn_cv);
+	pthread_mutex_unlock(&R->mu);
+
+	/* 3. read back from the file and check, while the input is still in cache */
+	const uint8_t *back = out->data + ch->r0 * out_row;
+	if (!t->convert) {
+		if (memcmp(back, ip, out_len) != 0)
+			rc = bn_seterr(&e, BN_EVERIFY, "%s: the bytes read back from %s.tmp differ from "
+				       "the input's", tname(R, i), R->o->out_path);
+	} else {
+		for (uint64_t r = 0; r < ch->n && !rc; r += step) {
+			size_t k = (size_t)BN_MIN(step, ch->n - r);
+			const float *x = source_rows(s, ch->r0 + r, k, W->scratch);
+			size_t bad = qp_verify_rows(t->out_type, back + r * out_row, x, t->ne0, k);
+			if (bad != SIZE_MAX) {
+				uint64_t el = (ch->r0 + r) * t->ne0 + bad;
+				rc = bn_seterr(&e, BN_EVERIFY, "%s: element %llu (row %llu) does not "
+					       "read back from %s.tmp as its input value demands (%s)",
+					       tname(R, i), (unsigned long long)el,
+					       (unsigned long long)(el / t->ne0), R->o->out_path,
+					       gguf_type_name(t->out_type));
+			}
+		}
+	}
+	if (rc)
+		fail(R, &e);
+
+	/* 4. release the pages */
+	drop_pages(R->in_base, ip, in_len);
+	drop_pages(R->back_base, back, out_len);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *W = arg;
+	struct run *R = W->R;
+	for (;;) {
+		size_t c = atomic_fetch_add(&R->next, 1);
+		if (c >= R->n_chunks)
+			break;
+		pthread_mutex_lock(&R->mu);
+		bool stop = R->failed;
+		pthread_mutex_unlock(&R->mu);
+		if (stop)
+			break;
+		do_chunk(W, c);
+	}
+	return NULL;
 }
 
 /* ---- setup ----------------------------------------------------------------------------------- */
@@ -396,7 +364,8 @@ static int plan_all(struct run *R, struct iq_summary *s, struct bn_err *err)
 	R->n = gguf_n_tensors(R->in);
 	R->plan = calloc(R->n + 1, sizeof *R->plan);
 	R->src = calloc(R->n + 1, sizeof *R->src);
-	if (!R->plan || !R->src)
+	R->tstats = calloc(R->n + 1, sizeof *R->tstats);
+	if (!R->plan || !R->src || !R->tstats)
 		return bn_seterr(err, BN_ENOMEM, "out of memory");
 	for (size_t i = 0; i < R->n; i++) {
 		const struct gguf_tensor *t = gguf_tensor(R->in, i);
@@ -404,6 +373,7 @@ static int plan_all(struct run *R, struct iq_summary *s, struct bn_err *err)
 					 &R->plan[i], err)))
 			return rc;
 		s->has_i2s_input |= t->type == GGUF_TYPE_I2_S;
+		qp_stats_init(&R->tstats[i]);
 	}
 	s->layout.layout = IQ_LAYOUT_X86;
 	if (s->has_i2s_input) {
@@ -433,62 +403,159 @@ static int plan_all(struct run *R, struct iq_summary *s, struct bn_err *err)
 	return 0;
 }
 
-static int alloc_buffers(struct run *R, struct bn_err *err)
+static bool is_float(uint32_t type)
 {
-	size_t max_ne0 = 1, max_chunk = 1;
+	return type == GGUF_TYPE_F32 || type == GGUF_TYPE_F16 || type == GGUF_TYPE_BF16;
+}
+
+/* Cuts every tensor into chunks: converted and float tensors by rows (about CHUNK_ELEMS
+ * values), anything else copied as raw bytes; an empty tensor gets one empty chunk (an I2_S
+ * one still has its tail). */
+static int make_chunks(struct run *R, struct bn_err *err)
+{
+	size_t cap = 0;
+	for (size_t i = 0; i < R->n; i++) {
+		const struct qp_tensor *t = &R->plan[i];
+		bool raw = !t->convert && !is_float(t->in_type);
+		uint64_t total = raw ? gguf_tensor(R->in, i)->nbytes : t->nrows;
+		uint64_t per = raw ? CHUNK_BYTES : BN_MAX(1, CHUNK_ELEMS / BN_MAX(t->ne0, 1));
+		uint64_t r0 = 0;
+		do {
+			if (R->n_chunks == cap) {
+				cap = cap ? 2 * cap : 256;
+				struct chunk *c = realloc(R->chunks, cap * sizeof *c);
+				if (!c)
+					return bn_seterr(err, BN_ENOMEM, "out of memory");
+				R->chunks = c;
+			}
+			uint64_t n = BN_MIN(per, total - r0);
+			R->chunks[R->n_chunks++] = (struct chunk){ .tensor = (uint32_t)i, .raw = raw,
+								   .r0 = r0, .n = n,
+								   .last = r0 + n == total };
+			r0 += n;
+		} while (r0 < total);
+	}
+	return 0;
+}
+
+/* Re-opens the output once its header is written: the file is extended to its final size
+ * first (the writer keeps writing sequentially from its own offset), so the reader accepts it
+ * and its mapping shows every chunk as soon as it is written.  Checks that the header read
+ * back says what the plan says. */
+static int open_back(struct run *R, const char *tmp, struct bn_err *err)
+{
+	struct stat sb;
+	if (stat(tmp, &sb) < 0)
+		return bn_seterrno(err, errno, "%s: cannot stat", tmp);
+	uint64_t size = (uint64_t)sb.st_size;
+	for (size_t i = 0; i < R->n; i++)
+		size += (R->plan[i].out_nbytes + 31) / 32 * 32;
+	if (truncate(tmp, (off_t)size) < 0)
+		return bn_seterrno(err, errno, "%s: cannot extend to %llu bytes", tmp,
+				   (unsigned long long)size);
+	if (!(R->back = gguf_open(tmp, err))) {
+		bn_err_prefix(err, "reading the output back");
+		return -BN_EVERIFY;
+	}
+	R->back_base = map_base(R->back);
+	R->wb_fd = open(tmp, O_RDONLY | O_CLOEXEC);
+	uint32_t ft = 0;
+	int64_t kv = gguf_find_key(R->back, "general.file_type");
+	if (gguf_n_tensors(R->back) != R->n || kv < 0 || gguf_get_u32(R->back, kv, &ft, NULL) < 0 ||
+	    ft != qp_target_ftype(R->o->plan.target))
+		return bn_seterr(err, BN_EVERIFY, "%s: the header read back does not match the plan",
+				 tmp);
+	for (size_t i = 0; i < R->n; i++) {
+		const struct gguf_tensor *b = gguf_tensor(R->back, i);
+		const struct qp_tensor *t = &R->plan[i];
+		if (strcmp(b->name, tname(R, i)) != 0 || b->type != t->out_type ||
+		    b->nbytes != t->out_nbytes || qp_n_dims(b->n_dims, b->ne) != t->n_dims ||
+		    memcmp(b->ne, t->ne, sizeof t->ne) != 0)
+			return bn_seterr(err, BN_EVERIFY, "%s: tensor %zu read back as '%s' (type %u, "
+					 "%llu bytes), not as planned", tmp, i, b->name, b->type,
+					 (unsigned long long)b->nbytes);
+	}
+	return 0;
+}
+
+/* Runs the chunks on nth workers (the calling thread is one of them). */
+static int run_workers(struct run *R, unsigned nth, struct bn_err *err)
+{
+	size_t max_ne0 = 1, max_out = 1;
 	for (size_t i = 0; i < R->n; i++) {
 		const struct qp_tensor *t = &R->plan[i];
 		max_ne0 = BN_MAX(max_ne0, (size_t)t->ne0);
 		if (t->convert)
-			max_chunk = BN_MAX(max_chunk, (size_t)qp_rows_nbytes(t->out_type, t->ne0,
-									    chunk_rows(R, t)));
+			max_out = BN_MAX(max_out, (size_t)qp_rows_nbytes(t->out_type, t->ne0,
+				BN_MAX(1, CHUNK_ELEMS / BN_MAX(t->ne0, 1))));
 	}
-	R->task = calloc(1, sizeof *R->task);
-	R->chunk = malloc(max_chunk);
-	if (!R->task || !R->chunk)
+	size_t scratch = BN_MAX(STEP_ELEMS, max_ne0) * sizeof(float);
+	struct worker *W = calloc(nth, sizeof *W);
+	int rc = 0;
+	unsigned started = 0;
+	if (!W)
 		return bn_seterr(err, BN_ENOMEM, "out of memory");
-	R->task->out = R->chunk;
-	size_t elems = BN_MAX(STEP_ELEMS, max_ne0);
-	for (unsigned j = 0; j < R->nth; j++)
-		if (!(R->task->scratch[j] = malloc(elems * sizeof(float))))
-			return bn_seterr(err, BN_ENOMEM, "out of memory");
-	return 0;
+	for (unsigned j = 0; j < nth; j++) {
+		W[j].R = R;
+		if (!(W[j].out = malloc(max_out)) || !(W[j].scratch = malloc(scratch))) {
+			rc = bn_seterr(err, BN_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	for (unsigned j = 1; j < nth; j++, started++)
+		if (pthread_create(&W[j].tid, NULL, worker_main, &W[j]) != 0) {
+			struct bn_err e;
+			bn_seterr(&e, BN_ENOMEM, "cannot start thread %u of %u", j + 1, nth);
+			fail(R, &e);
+			break;
+		}
+	worker_main(&W[0]);
+	for (unsigned j = 1; j <= started; j++)
+		pthread_join(W[j].tid, NULL);
+out:
+	for (unsigned j = 0; j < nth; j++) {
+		free(W[j].out);
+		free(W[j].scratch);
+	}
+	free(W);
+	return rc;
 }
 
 static void run_free(struct run *R)
 {
-	if (R->task)
-		for (unsigned j = 0; j < MAX_THREADS; j++)
-			free(R->task->scratch[j]);
-	free(R->task);
-	free(R->chunk);
+	free(R->chunks);
 	free(R->plan);
 	free(R->src);
+	free(R->tstats);
 	qp_stale_free(R->stale);
-	kern_close(R->kc);
 	gguf_close(R->back);
 	gguf_close(R->in);
+	if (R->wb_fd >= 0)
+		close(R->wb_fd);
+	pthread_mutex_destroy(&R->mu);
+	pthread_cond_destroy(&R->turn_cv);
 }
 
 int iq_quantize(const struct iq_opts *o, struct iq_summary *s, struct bn_err *err)
 {
 	memset(s, 0, sizeof *s);
-	struct run R = { .o = o, .nth = BN_MAX(1, BN_MIN(o->threads, MAX_THREADS)) };
-	struct gguf_writer *w = NULL;
+	struct run R = { .o = o, .wb_fd = -1 };
+	pthread_mutex_init(&R.mu, NULL);
+	pthread_cond_init(&R.turn_cv, NULL);
+	unsigned nth = BN_MAX(1, BN_MIN(o->threads, MAX_THREADS));
 	char *tmp = NULL;
 	int rc;
-	if (!(R.in = gguf_open(o->in_path, err)))
-		return -(err->code ? err->code : BN_EIO);
+	if (!(R.in = gguf_open(o->in_path, err))) {
+		rc = -(err->code ? err->code : BN_EIO);
+		goto out;
+	}
 	R.in_base = map_base(R.in);
-	if ((rc = plan_all(&R, s, err)))
+	if ((rc = plan_all(&R, s, err)) || (rc = make_chunks(&R, err)))
 		goto out;
 	if (o->stale_tail && !(R.stale = qp_stale_new(R.plan, R.n))) {
 		rc = bn_seterr(err, BN_ENOMEM, "out of memory");
 		goto out;
 	}
-	struct kern_opts ko = { .isa = "ref", .threads = R.nth, .skip_self_test = true };
-	if ((rc = kern_open(&R.kc, &ko, err)) || (rc = alloc_buffers(&R, err)))
-		goto out;
 	if (!(tmp = malloc(strlen(o->out_path) + 5))) {
 		rc = bn_seterr(err, BN_ENOMEM, "out of memory");
 		goto out;
@@ -496,35 +563,33 @@ int iq_quantize(const struct iq_opts *o, struct iq_summary *s, struct bn_err *er
 	sprintf(tmp, "%s.tmp", o->out_path); /* gguf_writer's temporary name */
 
 	double t0 = bn_now();
-	if (!(w = gguf_writer_open(o->out_path, err))) {
+	if (!(R.w = gguf_writer_open(o->out_path, err))) {
 		rc = -(err->code ? err->code : BN_EIO);
 		goto out;
 	}
-	if ((rc = qp_copy_kvs(w, R.in, o->plan.target, err)))
+	if ((rc = qp_copy_kvs(R.w, R.in, o->plan.target, err)))
 		goto out;
 	for (size_t i = 0; i < R.n; i++)
-		if ((rc = gguf_writer_add_tensor(w, tname(&R, i), R.plan[i].out_type,
+		if ((rc = gguf_writer_add_tensor(R.w, tname(&R, i), R.plan[i].out_type,
 						 R.plan[i].n_dims, R.plan[i].ne, err)))
 			goto out;
-	if ((rc = gguf_writer_write_header(w, err)) || (rc = open_back(&R, tmp, err)))
+	if ((rc = gguf_writer_write_header(R.w, err)) || (rc = open_back(&R, tmp, err)))
 		goto out;
 	bn_progress_init(&R.prog, "quantizing", s->out_bytes);
-	for (size_t i = 0; i < R.n && !rc; i++) {
-		if (!(rc = interrupted(err)))
-			rc = R.plan[i].convert ? convert_tensor(&R, w, i, err)
-					       : copy_tensor(&R, w, i, err);
-		bn_verbose("%s: %s -> %s", tname(&R, i), gguf_type_name(R.plan[i].in_type),
-			   gguf_type_name(R.plan[i].out_type));
-	}
-	if (rc)
+	if ((rc = run_workers(&R, nth, err)))
 		goto out;
+	if (R.failed) {
+		*err = R.err;
+		rc = -(err->code ? err->code : BN_EIO);
+		goto out;
+	}
 	bn_progress_finish(&R.prog);
 	s->t_write = bn_now() - t0;
 	t0 = bn_now();
-	rc = gguf_writer_commit(w, err);
+	rc = gguf_writer_commit(R.w, err);
 	s->t_commit = bn_now() - t0;
 out:
-	gguf_writer_close(w);
+	gguf_writer_close(R.w);
 	free(tmp);
 	run_free(&R);
 	return rc;

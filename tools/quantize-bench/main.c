@@ -16,7 +16,6 @@
 #include "bn_file.h"
 #include "bn_log.h"
 #include "bn_util.h"
-#include "gen.h"
 
 /* anchors.md (a), 24 layers: `llama-quantize … I2_S 1`. */
 #define ANCHOR_WALL 3.06
@@ -25,18 +24,14 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: quantize-bench --quantizer PATH [--f32 FILE | --workdir DIR] [--threads LIST]\n"
-		"                      [--repeat N] [--preset NAME] [--layers N]\n"
+		"usage: quantize-bench --quantizer PATH --f32 FILE [--threads LIST] [--repeat N]\n"
 		"Times i2s-quantize (I2_S) on an f32 GGUF and reports its peak RSS, next to the\n"
 		"reference llama-quantize figures of anchors.md (3.06 s, 2890 MiB for\n"
 		"bitnet_b1_58-large) and to a page-cache read of the same input measured now.\n"
 		"\n"
 		"  --quantizer PATH  the i2s-quantize binary\n"
-		"  --f32 FILE        input f32 GGUF (e.g. gguf-convert's output for the model)\n"
-		"  --workdir DIR     without --f32: DIR/<preset>.f32.gguf, made once by the built-in\n"
-		"                    bench generator (the preset's shapes, ternary values) and kept\n"
-		"  --preset NAME     mkmodel preset for the generator (default bitnet_b1_58-large)\n"
-		"  --layers N        layers for the generator (default: the preset's)\n"
+		"  --f32 FILE        input f32 GGUF (gguf-convert's output for the model); the output\n"
+		"                    goes to FILE.bench-i2_s.gguf and is removed at the end\n"
 		"  --threads LIST    thread counts, comma-separated (default 1,2)\n"
 		"  --repeat N        runs per thread count (default 3; the median is reported)\n"
 		"  -h, --help        this help\n");
@@ -88,9 +83,8 @@ static double run_child(char *const *argv, long *maxrss_kb)
 int main(int argc, char **argv)
 {
 	bn_log_init(argv[0]);
-	const char *quantizer = NULL, *f32 = NULL, *workdir = "build/bench/quantize";
-	const char *preset = "bitnet_b1_58-large", *threads = "1,2";
-	unsigned repeat = 3, layers = 0;
+	const char *quantizer = NULL, *f32 = NULL, *threads = "1,2";
+	unsigned repeat = 3;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -102,51 +96,19 @@ int main(int argc, char **argv)
 			quantizer = argv[++i];
 		} else if (strcmp(a, "--f32") == 0) {
 			f32 = argv[++i];
-		} else if (strcmp(a, "--workdir") == 0) {
-			workdir = argv[++i];
-		} else if (strcmp(a, "--preset") == 0) {
-			preset = argv[++i];
 		} else if (strcmp(a, "--threads") == 0) {
 			threads = argv[++i];
 		} else if (strcmp(a, "--repeat") == 0) {
 			if (bn_parse_uint(argv[++i], 1, 100, &repeat) < 0)
 				return bn_usage_error("--repeat: '%s' is not 1..100", argv[i]);
-		} else if (strcmp(a, "--layers") == 0) {
-			if (bn_parse_uint(argv[++i], 1, 1000, &layers) < 0)
-				return bn_usage_error("--layers: '%s' is not 1..1000", argv[i]);
 		} else {
 			return bn_usage_error("unknown option: %s", a);
 		}
 	}
-	if (!quantizer)
-		return bn_usage_error("missing --quantizer");
-
-	struct bn_err err = { 0 };
-	char gen_path[4096], out_path[4096];
-	const char *origin = "given with --f32";
-	if (!f32) {
-		if (bn_mkdir_p(workdir, &err) < 0) {
-			bn_error("%s", err.msg);
-			return 1;
-		}
-		if (layers)
-			snprintf(gen_path, sizeof gen_path, "%s/%s-%ul.f32.gguf", workdir, preset, layers);
-		else
-			snprintf(gen_path, sizeof gen_path, "%s/%s.f32.gguf", workdir, preset);
-		f32 = gen_path;
-		origin = "bench generator: the preset's shapes and tensor order, ternary values; "
-			 "not gguf-convert output";
-		if (!bn_file_exists(f32)) {
-			bn_info("generating %s", f32);
-			if (qb_generate_f32(preset, layers, f32, &err) < 0) {
-				bn_error("%s: %s", f32, err.msg);
-				return 1;
-			}
-		}
-		snprintf(out_path, sizeof out_path, "%s/out.i2_s.gguf", workdir);
-	} else {
-		snprintf(out_path, sizeof out_path, "%s.bench-i2_s.gguf", f32);
-	}
+	if (!quantizer || !f32)
+		return bn_usage_error("missing --quantizer or --f32");
+	char out_path[4096];
+	snprintf(out_path, sizeof out_path, "%s.bench-i2_s.gguf", f32);
 
 	/* baseline: the input read from the page cache (second read; the first warms the cache) */
 	uint64_t bytes = 0;
@@ -158,7 +120,7 @@ int main(int argc, char **argv)
 	}
 	floor_s = BN_MIN(floor_s, f2);
 	char sz[32];
-	printf("input: %s, %s (%s)\n", f32, bn_fmt_bytes(bytes, sz, sizeof sz), origin);
+	printf("input: %s, %s\n", f32, bn_fmt_bytes(bytes, sz, sizeof sz));
 	printf("read floor: %.3f s to read it from the page cache (%.1f GB/s, 1 thread)\n", floor_s,
 	       (double)bytes / floor_s / 1e9);
 	printf("reference: llama-quantize ... I2_S 1: %.2f s, %.0f MiB max RSS (anchors.md, "
