@@ -11,7 +11,7 @@
 #            mk/quantize.mk must define nothing for $(GGUF_FINAL).
 # The converter binary is a normal prerequisite: a rebuilt converter may write other bytes
 # (bm-step reconverts only if its content changed).  QUANT = tl1/tl2 are converted by the TL
-# step (mk/lutgen.mk), which needs the generated kernel configuration.
+# step (mk/codegen.mk), which needs the generated kernel configuration.
 
 CONVERT_OPTS = --log $(LOG_DIR)/convert_to_f32_gguf.log $(call step-title,convert)
 
