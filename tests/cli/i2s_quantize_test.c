@@ -1,8 +1,10 @@
-/* i2s-quantize: byte-identical to the reference for the §13 vectors (zero and stale padding, 1
- * and N threads, both command-line forms), models the tests generate themselves checked tensor
- * by tensor against expected bytes derived here from the published layouts (I2_S §8.1, TQ1_0 and
- * TQ2_0 users.md part 3), dequantized outputs equal to the ternary input, I2_S input (x86 and ARM
- * layouts, the layout evidence) to TQ, and every refusal: one line, exit 1, no output file. */
+/* i2s-quantize: byte-identical to the reference for the §13 vectors (tv-f32 and tv-llama from
+ * the reference f32 files, tv-bf16 and lexicographic tv-llama through mkmodel + gguf-convert;
+ * zero and stale padding, 1 and N threads, both command-line forms), the tiny model and models
+ * the tests generate themselves checked tensor by tensor against expected bytes derived here
+ * from the published layouts (I2_S §8.1, TQ1_0 and TQ2_0 users.md part 3), dequantized outputs
+ * equal to the ternary input, I2_S input (x86 and ARM layouts, the layout evidence) to TQ, and
+ * every refusal: one line, exit 1, no output file. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <math.h>
@@ -383,6 +385,79 @@ Test(i2s_quantize, writes_tq1_0_and_tq2_0_of_the_test_vectors_as_the_published_l
 	expect_ok(&r, "tq1");
 	tu_run_free(&r);
 	check_against_layouts(in, out, GGUF_TYPE_TQ1_0);
+	free(in);
+	free(out);
+	free(dir);
+}
+
+/* ---- through gguf-convert: the vectors with no f32 reference file, and the tiny model ------- */
+
+/* mkmodel --preset P --outdir DIR/P, then gguf-convert to DIR/P.f32.gguf (tensor order `order`
+ * or the default). */
+static char *convert_preset(const char *dir, const char *preset, const char *order)
+{
+	char *ckpt = bn_path_join(dir, preset), out[4200], *mk = tu_bin("mkmodel");
+	char *conv = tu_bin("gguf-convert");
+	snprintf(out, sizeof out, "%s.f32.gguf", ckpt);
+	const char *a1[] = { mk, "-q", "--preset", preset, "--outdir", ckpt, NULL };
+	struct tu_run r = tu_run(a1, NULL, NULL);
+	cr_assert(eq(int, r.status, 0), "mkmodel: %s", r.err);
+	tu_run_free(&r);
+	const char *a2[] = { conv, ckpt, "-q", "--outtype", "f32", "--outfile", out,
+			     order ? "--tensor-order" : NULL, order, NULL };
+	r = tu_run(a2, NULL, NULL);
+	cr_assert(eq(int, r.status, 0), "gguf-convert: %s", r.err);
+	tu_run_free(&r);
+	free(ckpt);
+	free(mk);
+	free(conv);
+	return strdup(out);
+}
+
+Test(i2s_quantize, matches_the_reference_tv_bf16_and_lexicographic_tv_llama_i2s)
+{
+	char *dir = tu_mkdtemp("iq_viaconvert");
+	char *out = bn_path_join(dir, "o.gguf");
+	struct {
+		const char *preset, *order, *zero, *stale;
+	} v[] = {
+		{ "tv-bf16", NULL, "525df9b239f6ab5d39aaafd0431466891a39aaf44cc6dd33075566f95520fd16",
+		  "9306958f239fd48f9d452e8cf67d46e23193ba6ae886b2f085c8dd28e2362b0c" },
+		{ "tv-llama", "lexicographic",
+		  "80ce2fdaf1294f8e3aabdcc719c5cb92e59654f9c054283a086bf7f750a0a79d",
+		  "3a3fe6fb2ebd45f1cdcd229c24aa853441447424c3bcea66b20d0c91d484f771" },
+	};
+	for (size_t k = 0; k < sizeof v / sizeof *v; k++) {
+		char *in = convert_preset(dir, v[k].preset, v[k].order);
+		const char *threads[] = { "1", "2" };
+		for (int t = 0; t < 2; t++) {
+			struct tu_run r = iq(in, out, "I2_S", threads[t], NULL, NULL, NULL, NULL, NULL);
+			expect_ok(&r, v[k].preset);
+			expect_sha(out, v[k].zero);
+			tu_run_free(&r);
+			r = iq("--emulate-stale-tail", in, out, "I2_S", threads[t], NULL, NULL, NULL, NULL);
+			expect_ok(&r, v[k].preset);
+			expect_sha(out, v[k].stale);
+			tu_run_free(&r);
+		}
+		free(in);
+	}
+	free(out);
+	free(dir);
+}
+
+Test(i2s_quantize, writes_the_tiny_model_as_the_published_layouts_say)
+{
+	char *dir = tu_mkdtemp("iq_tiny");
+	char *in = convert_preset(dir, "tiny", NULL), *out = bn_path_join(dir, "q.gguf");
+	const char *types[] = { "tq2_0", "tq1_0", "i2_s" };
+	const uint32_t ids[] = { GGUF_TYPE_TQ2_0, GGUF_TYPE_TQ1_0, GGUF_TYPE_I2_S };
+	for (int t = 0; t < 3; t++) {
+		struct tu_run r = iq(in, out, types[t], "2", NULL, NULL, NULL, NULL, NULL);
+		expect_ok(&r, types[t]);
+		tu_run_free(&r);
+		check_against_layouts(in, out, ids[t]);
+	}
 	free(in);
 	free(out);
 	free(dir);
