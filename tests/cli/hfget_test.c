@@ -1595,16 +1595,17 @@ Test(hfget, make_download_fetches_a_hub_checkpoint_and_writes_its_manifest)
 	cr_assert(eq(str, r.out, ""));
 	cr_assert(eq(int, nlog(&h, " "), 0));
 	tu_run_free(&r);
-	/* and the next step takes the downloaded checkpoint (quantize joins when its step lands) */
-	char *conv = pathf("%s convert", args);
+	/* and the next steps take the downloaded checkpoint to the final model */
+	char *conv = pathf("%s convert quantize", args);
 	r = make_download(&h, conv);
-	cr_assert(eq(int, r.status, 0), "make convert: %s%s", r.out, r.err);
-	cr_assert(truth(strstr(r.out, ">>> hubtiny convert") != NULL && strstr(r.out, "download") == NULL), "%s", r.out);
-	char *f32 = pathf("%s/models/hubtiny/ggml-model-f32.gguf", h.dir);
-	char *magic = tu_read_file(f32, NULL);
+	cr_assert(eq(int, r.status, 0), "make convert quantize: %s%s", r.out, r.err);
+	cr_assert(truth(strstr(r.out, ">>> hubtiny convert") != NULL && strstr(r.out, ">>> hubtiny quantize") != NULL &&
+			strstr(r.out, "download") == NULL), "%s", r.out);
+	char *fin = pathf("%s/models/hubtiny/ggml-model-i2_s.gguf", h.dir);
+	char *magic = tu_read_file(fin, NULL);
 	cr_assert(truth(magic && memcmp(magic, "GGUF", 4) == 0));
 	free(magic);
-	free(f32);
+	free(fin);
 	free(conv);
 	free(line);
 	free(st);
