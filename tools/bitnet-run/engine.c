@@ -58,7 +58,9 @@ struct runstate {
 	size_t form_size[N_FORMS];
 };
 
-/* f16 K and V of every layer, position-major: k[((l·n_ctx) + pos)·n_kv + i]. */
+/* f16 K and V of every layer, head-major so that one head's positions are contiguous (the
+ * attention of a head streams them): element i of KV head g at position pos of layer l is at
+ * ((l·n_head_kv + g)·n_ctx + pos)·head_dim + i. */
 struct kv_cache {
 	uint16_t *k, *v;
 };
@@ -75,6 +77,9 @@ struct engine {
 	struct model model;
 	struct kern_ctx *kern;
 	const struct ops *ops;
+	/* ops->attn_head_f16, or the scalar one when the head size is not a multiple of 8 */
+	void (*attn_head)(const uint16_t *, const uint16_t *, const uint16_t *, size_t, size_t, size_t, float,
+			  float *, float *);
 	const struct lut_kernels *lut;
 	bool lut_checked;       /* lut_kernels_check and the recorded tile parameters passed */
 	struct wlayer *wl;      /* n_layer */
@@ -86,6 +91,12 @@ struct engine {
 	bool all_logits;
 	size_t n_out;           /* rows of logits the last batch produced */
 };
+
+static size_t kv_index(const struct engine *e, uint32_t layer, uint32_t g, size_t pos)
+{
+	const struct config *c = &e->model.cfg;
+	return (((size_t)layer * c->n_head_kv + g) * e->n_ctx + pos) * c->head_dim;
+}
 
 /* ---- small blocks ----------------------------------------------------------------------------- */
 
@@ -259,6 +270,12 @@ static void mm_float_rows(void *arg, unsigned ith, unsigned nth)
 	size_t per = ((rows + nth - 1) / nth + 15) & ~(size_t)15;
 	size_t r0 = per * ith, r1 = BN_MIN(rows, r0 + per);
 	const struct ops *ops = t->e->ops;
+	if (r0 >= r1)
+		return;
+	if (t->w->kind == W_F16 && t->n == 1) { /* the f16 output head of every generated token */
+		ops->gemv_f16((const uint16_t *)m->data + r0 * k, k, r1 - r0, t->x, t->y + r0);
+		return;
+	}
 	for (size_t r = r0; r < r1; r++) {
 		const uint8_t *wr = m->data + r * rb;
 		for (size_t j = 0; j < t->n; j++) {
@@ -349,37 +366,19 @@ static void attn_rows(void *arg, unsigned ith, unsigned nth)
 	struct engine *e = t->e;
 	const struct config *c = &e->model.cfg;
 	const struct ops *ops = e->ops;
-	const uint32_t hd = c->head_dim, n_q = config_n_q(c), n_kv = config_n_kv(c);
+	const uint32_t hd = c->head_dim, n_q = config_n_q(c);
 	const uint32_t group = c->n_head / c->n_head_kv;
 	const float scale = 1.0f / sqrtf((float)hd);
 	const size_t tasks = t->n * c->n_head;
 	const size_t per = (tasks + nth - 1) / nth, i0 = per * ith, i1 = BN_MIN(tasks, i0 + per);
 	float *sc = e->s.scores + (size_t)ith * e->n_ctx;
 	uint16_t *q16 = e->s.q16 + (size_t)ith * hd;
-	const uint16_t *kc = e->kv.k + (size_t)t->layer * e->n_ctx * n_kv;
-	const uint16_t *vc = e->kv.v + (size_t)t->layer * e->n_ctx * n_kv;
 	for (size_t i = i0; i < i1; i++) {
-		const size_t row = t->first + i / c->n_head, h = i % c->n_head, g = h / group;
+		const size_t row = t->first + i / c->n_head, h = i % c->n_head;
 		const size_t pos = t->pos0 + row; /* attends to positions 0 .. pos */
+		const size_t at = kv_index(e, t->layer, (uint32_t)(h / group), 0);
 		ops->f32_to_f16(e->s.q + row * n_q + h * hd, q16, hd);
-		float mx = -INFINITY;
-		for (size_t p = 0; p <= pos; p++) {
-			sc[p] = ops->dot_f16(kc + p * n_kv + g * hd, q16, hd) * scale;
-			mx = sc[p] > mx ? sc[p] : mx;
-		}
-		double sum = 0.0;
-		for (size_t p = 0; p <= pos; p++) {
-			sc[p] = expf(sc[p] - mx);
-			sum += (double)sc[p];
-		}
-		const float inv = (float)(1.0 / sum);
-		float *out = e->s.att + row * n_q + h * hd;
-		memset(out, 0, hd * sizeof *out);
-		for (size_t p = 0; p <= pos; p++) {
-			/* ggml multiplies the f16-rounded probabilities with the f16 values */
-			const float w = bn_f16_to_f32(bn_f32_to_f16(sc[p] * inv));
-			ops->axpy_f16(w, vc + p * n_kv + g * hd, out, hd);
-		}
+		e->attn_head(q16, e->kv.k + at, e->kv.v + at, hd, pos + 1, hd, scale, sc, e->s.att + row * n_q + h * hd);
 	}
 }
 
@@ -442,9 +441,11 @@ static int forward(struct engine *e, const int32_t *tokens, size_t n, struct bn_
 			return rc;
 		for (size_t t = 0; t < n; t++) {
 			rope_apply(s->k + t * n_kv, c->n_head_kv, c->head_dim, c->n_rot, s->rope + t * c->n_rot, c->rope);
-			const size_t at = ((size_t)il * e->n_ctx + pos0 + t) * n_kv;
-			e->ops->f32_to_f16(s->k + t * n_kv, e->kv.k + at, n_kv);
-			e->ops->f32_to_f16(s->v + t * n_kv, e->kv.v + at, n_kv);
+			for (uint32_t g = 0; g < c->n_head_kv; g++) {
+				const size_t at = kv_index(e, il, g, pos0 + t);
+				e->ops->f32_to_f16(s->k + t * n_kv + g * c->head_dim, e->kv.k + at, c->head_dim);
+				e->ops->f32_to_f16(s->v + t * n_kv + g * c->head_dim, e->kv.v + at, c->head_dim);
+			}
 		}
 		for (size_t t = first; t < n; t++)
 			rope_apply(s->q + t * n_q, c->n_head, c->head_dim, c->n_rot, s->rope + t * c->n_rot, c->rope);
@@ -706,6 +707,7 @@ int engine_open(struct engine **out, const char *path, const struct engine_opts 
 	if ((rc = kern_open(&e->kern, &ko, err)))
 		goto fail;
 	e->ops = ops_select(kern_ctx_cpu(e->kern)->features);
+	e->attn_head = c->head_dim % 8 == 0 ? e->ops->attn_head_f16 : ops_ref.attn_head_f16;
 	e->wl = calloc(c->n_layer, sizeof *e->wl);
 	if (!e->wl) {
 		rc = bn_seterr(err, BN_ENOMEM, "out of memory");

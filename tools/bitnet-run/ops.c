@@ -2,6 +2,9 @@
  * compiler can vectorise them with the baseline instruction set. */
 #include "ops.h"
 
+#include <math.h>
+#include <string.h>
+
 #include "bn_fp16.h"
 #include "kernels.h"
 
@@ -59,6 +62,31 @@ static void axpy_f16_ref(float a, const uint16_t *x, float *y, size_t n)
 		y[i] += a * bn_f16_to_f32(x[i]);
 }
 
+static void gemv_f16_ref(const uint16_t *w, size_t k, size_t rows, const uint16_t *x, float *y)
+{
+	for (size_t r = 0; r < rows; r++)
+		y[r] = dot_f16_ref(w + r * k, x, k);
+}
+
+static void attn_head_f16_ref(const uint16_t *q, const uint16_t *k, const uint16_t *v, size_t stride, size_t n,
+			      size_t hd, float scale, float *s, float *out)
+{
+	float mx = -INFINITY;
+	for (size_t p = 0; p < n; p++) {
+		s[p] = dot_f16_ref(k + p * stride, q, hd) * scale;
+		mx = s[p] > mx ? s[p] : mx;
+	}
+	double sum = 0.0;
+	for (size_t p = 0; p < n; p++) {
+		s[p] = expf(s[p] - mx);
+		sum += (double)s[p];
+	}
+	const float inv = (float)(1.0 / sum);
+	memset(out, 0, hd * sizeof *out);
+	for (size_t p = 0; p < n; p++)
+		axpy_f16_ref(bn_f16_to_f32(bn_f32_to_f16(s[p] * inv)), v + p * stride, out, hd);
+}
+
 const struct ops ops_ref = {
 	.name = "ref",
 	.dot_f32 = dot_f32_ref,
@@ -68,6 +96,8 @@ const struct ops ops_ref = {
 	.f32_to_f16 = f32_to_f16_ref,
 	.f16_to_f32 = f16_to_f32_ref,
 	.axpy_f16 = axpy_f16_ref,
+	.gemv_f16 = gemv_f16_ref,
+	.attn_head_f16 = attn_head_f16_ref,
 };
 
 const struct ops *ops_select(uint32_t cpu_features)

@@ -26,6 +26,15 @@ struct ops {
 	void (*f16_to_f32)(const uint16_t *x, float *y, size_t n);
 	/* y[i] += a·f32(x[i]) */
 	void (*axpy_f16)(float a, const uint16_t *x, float *y, size_t n);
+	/* y[r] = dot_f16(row r of w, x) for r < rows; rows are k values apart (the f16 output head:
+	 * streams the matrix once, so it is written for memory bandwidth) */
+	void (*gemv_f16)(const uint16_t *w, size_t k, size_t rows, const uint16_t *x, float *y);
+	/* One attention head over positions 0..n-1 of an f16 cache whose rows are `stride` values
+	 * apart (k and v point at the head's first element): s_p = dot(q, k_p)·scale, softmax in f32
+	 * with the sum in double, weights rounded to f16, out[0..hd) = Σ_p w_p·v_p.  `scratch` holds
+	 * n floats.  hd is a multiple of 8. */
+	void (*attn_head_f16)(const uint16_t *q, const uint16_t *k, const uint16_t *v, size_t stride, size_t n,
+			      size_t hd, float scale, float *scratch, float *out);
 };
 
 /* The scalar table. */

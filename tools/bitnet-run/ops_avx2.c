@@ -5,6 +5,8 @@
 #include "ops.h"
 
 #include <immintrin.h>
+#include <math.h>
+#include <stdbool.h>
 
 #include "bn_fp16.h"
 
@@ -125,6 +127,125 @@ static void axpy_f16_avx2(float a, const uint16_t *x, float *y, size_t n)
 		y[i] += a * bn_f16_to_f32(x[i]);
 }
 
+/* Rows of 64-byte lines; the prefetch runs PF_ROWS rows ahead of the row being read, one line
+ * per line consumed, so the hardware sees a steady stream even across row boundaries. */
+#define PF_ROWS 3
+
+static void gemv_f16_avx2(const uint16_t *w, size_t k, size_t rows, const uint16_t *x, float *y)
+{
+	for (size_t r = 0; r < rows; r++) {
+		const uint16_t *wr = w + r * k;
+		const char *pf = (const char *)(wr + PF_ROWS * k);
+		const bool do_pf = r + PF_ROWS < rows;
+		__m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+		size_t i = 0;
+		for (; i + 32 <= k; i += 32) {
+			if (do_pf)
+				_mm_prefetch(pf + 2 * i, _MM_HINT_T0);
+			a0 = _mm256_fmadd_ps(ld16(wr + i), ld16(x + i), a0);
+			a1 = _mm256_fmadd_ps(ld16(wr + i + 8), ld16(x + i + 8), a1);
+			a2 = _mm256_fmadd_ps(ld16(wr + i + 16), ld16(x + i + 16), a2);
+			a3 = _mm256_fmadd_ps(ld16(wr + i + 24), ld16(x + i + 24), a3);
+		}
+		for (; i + 8 <= k; i += 8)
+			a0 = _mm256_fmadd_ps(ld16(wr + i), ld16(x + i), a0);
+		float s = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+		for (; i < k; i++)
+			s += bn_f16_to_f32(wr[i]) * bn_f16_to_f32(x[i]);
+		y[r] = s;
+	}
+}
+
+/* e^x for x <= 0 (Cephes expf: range reduction by ln 2 in two parts, degree-5 polynomial; within
+ * 2 ulp of expf), flushing below e^-87 to 0. */
+static inline __m256 exp_nonpos(__m256 x)
+{
+	const __m256 lo = _mm256_set1_ps(-87.0f);
+	__m256 tiny = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+	x = _mm256_max_ps(x, lo);
+	__m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+				   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	__m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+	r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+	__m256 p = _mm256_set1_ps(1.9875691500e-4f);
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+	p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+	__m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+	return _mm256_andnot_ps(tiny, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+}
+
+static void attn_head_f16_avx2(const uint16_t *q, const uint16_t *k, const uint16_t *v, size_t stride, size_t n,
+			       size_t hd, float scale, float *s, float *out)
+{
+	/* scores, four positions at a time so that one horizontal reduction serves four dots */
+	size_t p = 0;
+	for (; p + 4 <= n; p += 4) {
+		const uint16_t *k0 = k + p * stride;
+		__m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+		for (size_t i = 0; i < hd; i += 8) {
+			__m256 qv = ld16(q + i);
+			a0 = _mm256_fmadd_ps(ld16(k0 + i), qv, a0);
+			a1 = _mm256_fmadd_ps(ld16(k0 + stride + i), qv, a1);
+			a2 = _mm256_fmadd_ps(ld16(k0 + 2 * stride + i), qv, a2);
+			a3 = _mm256_fmadd_ps(ld16(k0 + 3 * stride + i), qv, a3);
+		}
+		/* transpose-add: lanes of (a0 a1 a2 a3) summed into four floats */
+		__m256 h01 = _mm256_hadd_ps(a0, a1), h23 = _mm256_hadd_ps(a2, a3);
+		__m256 h = _mm256_hadd_ps(h01, h23);
+		__m128 t = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+		_mm_storeu_ps(s + p, _mm_mul_ps(t, _mm_set1_ps(scale)));
+	}
+	for (; p < n; p++)
+		s[p] = dot_f16_avx2(k + p * stride, q, hd) * scale;
+	float mx = -INFINITY;
+	for (p = 0; p < n; p++)
+		mx = s[p] > mx ? s[p] : mx;
+	/* e^(s - max), summed in double */
+	__m256d d0 = _mm256_setzero_pd(), d1 = d0;
+	const __m256 vmx = _mm256_set1_ps(mx);
+	for (p = 0; p + 8 <= n; p += 8) {
+		__m256 e = exp_nonpos(_mm256_sub_ps(_mm256_loadu_ps(s + p), vmx));
+		_mm256_storeu_ps(s + p, e);
+		d0 = _mm256_add_pd(d0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+		d1 = _mm256_add_pd(d1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+	}
+	double dsum[4];
+	_mm256_storeu_pd(dsum, _mm256_add_pd(d0, d1));
+	double sum = dsum[0] + dsum[1] + dsum[2] + dsum[3];
+	for (; p < n; p++) {
+		s[p] = expf(s[p] - mx);
+		sum += (double)s[p];
+	}
+	/* weights rounded to f16, as ggml multiplies them with the f16 values */
+	const __m256 inv = _mm256_set1_ps((float)(1.0 / sum));
+	for (p = 0; p + 8 <= n; p += 8) {
+		__m256 wv = _mm256_mul_ps(_mm256_loadu_ps(s + p), inv);
+		_mm256_storeu_ps(s + p, _mm256_cvtph_ps(_mm256_cvtps_ph(wv, _MM_FROUND_TO_NEAREST_INT)));
+	}
+	for (; p < n; p++)
+		s[p] = bn_f16_to_f32(bn_f32_to_f16(s[p] * (float)(1.0 / sum)));
+	/* out = Σ w_p v_p, 64 dimensions at a time held in registers across all positions */
+	for (size_t c = 0; c < hd; c += 64) {
+		const size_t m = hd - c < 64 ? (hd - c) / 8 : 8;
+		__m256 acc[8];
+		for (size_t j = 0; j < 8; j++)
+			acc[j] = _mm256_setzero_ps();
+		for (p = 0; p < n; p++) {
+			const __m256 wb = _mm256_broadcast_ss(s + p);
+			const uint16_t *vp = v + p * stride + c;
+			for (size_t j = 0; j < 8; j++)
+				if (j < m)
+					acc[j] = _mm256_fmadd_ps(wb, ld16(vp + 8 * j), acc[j]);
+		}
+		for (size_t j = 0; j < m; j++)
+			_mm256_storeu_ps(out + c + 8 * j, acc[j]);
+	}
+}
+
 const struct ops ops_avx2 = {
 	.name = "avx2",
 	.dot_f32 = dot_f32_avx2,
@@ -134,4 +255,6 @@ const struct ops ops_avx2 = {
 	.f32_to_f16 = f32_to_f16_avx2,
 	.f16_to_f32 = f16_to_f32_avx2,
 	.axpy_f16 = axpy_f16_avx2,
+	.gemv_f16 = gemv_f16_avx2,
+	.attn_head_f16 = attn_head_f16_avx2,
 };
