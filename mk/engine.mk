@@ -31,6 +31,24 @@ $(eval $(engine-tl-rules))
 COMPILE_TARGETS += $(ENGINE_BIN)
 endif
 
+# ---- the run step -----------------------------------------------------------------------------
+# The pipeline ends with a short greedy generation by the final model (a file target, so a second
+# make does nothing); `make run PROMPT=...` runs any prompt (RUN_ARGS adds bitnet-run options,
+# e.g. RUN_ARGS="-cnv" for a chat).
+#= PROMPT: the prompt of make run
+#= RUN_ARGS: extra bitnet-run options for make run (default: -n 128)
+RUN_ARGS ?= -n 128
+GENERATION := $(MODEL_DIR)/generation-$(QUANT).txt
+GENERATION_PROMPT := Once upon a time
+$(call stamped,$(GENERATION),$(GGUF_FINAL) $(ENGINE_BIN),,$(ENGINE_BIN) -m $(GGUF_FINAL) -p '$(GENERATION_PROMPT)' -n 24 --temp 0 -c 256 > $(GENERATION).tmp && mv $(GENERATION).tmp $(GENERATION),--log $(LOG_DIR)/run_inference.log $(call step-title,run))
+RUN_TARGETS += $(GENERATION)
+
+## run: run the final model on PROMPT (make run PROMPT="..." [RUN_ARGS="-n 64 -t 2"])
+.PHONY: run
+run: $(GGUF_FINAL) $(ENGINE_BIN)
+	$(if $(PROMPT)$(filter -cnv --conversation,$(RUN_ARGS)),,$(error make run needs PROMPT="..." (or RUN_ARGS="-cnv" for a chat)))
+	$(Q)$(ENGINE_BIN) -m $(GGUF_FINAL) $(if $(PROMPT),-p '$(call escsq,$(PROMPT))') $(RUN_ARGS)
+
 TEST_ARCHIVES += $(LIBDIR)/libbitnetrun.a
 TEST_DEPS += $(BIN)/bitnet-run
 # On x86_64 the test binary carries the TL2 kernels lutgen's tests generate for the test vector's
@@ -46,6 +64,29 @@ endif
 ENGINE_TEST_SRCS := $(sort $(wildcard tests/unit/engine_*_test.c tests/unit/tokenizer_test.c \
 	tests/unit/chat_test.c tests/cli/bitnet_run_test.c tests/lib/engine_*.c))
 $(call compile-rules,$(ENGINE_TEST_SRCS),-Itests -I$(ENGINE_DIR),$(BUILD)/preflight-test.ok)
+
+# ---- bench-engine -----------------------------------------------------------------------------
+# bitnet-run on bitnet_b1_58-large's shapes (24 layers): the synthetic checkpoint bench-convert
+# generates once under $(BUILD)/bench/ (mk/gguf-convert.mk), converted once to I2_S as setup_env
+# would (token_embd F16 as the output head), then a 64-token prompt and 64 generated tokens with 1
+# and 2 threads, next to anchors.md's llama-cli figures, the bandwidth limit and the peak RSS.
+ENGINE_BENCH := $(BUILD)/bench/engine-bench
+ENGINE_BENCH_GGUF := $(BUILD)/bench/engine/bitnet_b1_58-large.i2_s.gguf
+#= ENGINE_BENCH_RUNS: runs of each bench-engine measurement (default 3; medians are printed)
+ENGINE_BENCH_RUNS ?= 3
+$(call compile-rules,$(ENGINE_DIR)/bench/engine_bench.c,-I$(ENGINE_DIR))
+define engine-bench-rules
+$$(call stamped,$(ENGINE_BENCH),$(call obj-of,$(ENGINE_DIR)/bench/engine_bench.c) $(ENGINE_ARCHIVES),,$(CC) $$(BASE_LDFLAGS) -o $(ENGINE_BENCH).tmp $(call obj-of,$(ENGINE_DIR)/bench/engine_bench.c) $(ENGINE_ARCHIVES) $(COMMON_LDLIBS) && mv $(ENGINE_BENCH).tmp $(ENGINE_BENCH),--log $(LOG_DIR)/compile.log --title '  LD      $(ENGINE_BENCH)')
+endef
+$(eval $(engine-bench-rules))
+$(call stamped,$(ENGINE_BENCH_GGUF),$(BUILD)/bench/bitnet_b1_58-large/checkpoint.manifest $(BIN)/gguf-convert,,mkdir -p $(dir $(ENGINE_BENCH_GGUF)) && $(BIN)/gguf-convert -q $(BUILD)/bench/bitnet_b1_58-large --outtype i2_s --outfile $(ENGINE_BENCH_GGUF),--log $(LOG_DIR)/bench.log --title '  CONVERT $(ENGINE_BENCH_GGUF) (once)')
+
+## bench-engine: bitnet-run prompt/generation tokens/s on bitnet_b1_58-large shapes (1, 2 threads) vs llama-cli, bandwidth limit, peak RSS
+.PHONY: bench-engine
+bench-engine: $(ENGINE_BENCH) $(BIN)/bitnet-run $(ENGINE_BENCH_GGUF)
+	@echo '>>> bench-engine: bitnet-run on bitnet_b1_58-large shapes (24 layers, I2_S); reference = anchors.md (d)'
+	$(Q)$(ENGINE_BENCH) --run $(BIN)/bitnet-run --model $(ENGINE_BENCH_GGUF) --runs $(ENGINE_BENCH_RUNS)
+BENCH_TARGETS += bench-engine
 
 # The Unicode category table of the BPE pre-tokenizers, regenerated from ICU (libicu-dev) on
 # demand only; the result is committed.
