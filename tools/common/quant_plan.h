@@ -164,8 +164,9 @@ void qp_decode_rows(uint32_t type, const uint8_t *src, uint64_t ne0, size_t nrow
  *   I2_S   its code is i2s_code_of(x) (kernels/i2s.h; the scale and padding are checked by the
  *          caller, as they follow the last row) -- with a ternary tensor and the stored scale
  *          equal to max|x| this is "decodes to x exactly, ±0 as 0";
- *   TQ1_0, TQ2_0  it dequantizes (kernels/tq.h) to round(x/m)·fp16(m), m = the block's max|x|,
- *          i.e. sign(x)·fp16(v) for a ternary tensor;
+ *   TQ1_0, TQ2_0  its block's d is fp16(m), m = the block's max|x|, and its trit (read as
+ *          users.md part 3 describes) is sign(x) + 1 -- for a block that is not ternary,
+ *          lroundf(x/m) + 1 -- so it dequantizes to sign(x)·fp16(v) for a ternary tensor;
  *   F16    its bits are x rounded to nearest even;  Q8_0  its block is quantize_q8_0_ref's;
  *   F32    its bits are x's.
  * x must be finite (the caller's statistics refuse anything else). */

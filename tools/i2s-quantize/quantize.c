@@ -70,18 +70,11 @@ static void drop_pages(const uint8_t *base, const uint8_t *p, size_t n)
 	madvise((void *)a, e - a, MADV_DONTNEED);
 }
 
-/* Maps [p, p+n) in one call instead of a page fault every few pages (MADV_POPULATE_READ, Linux
- * 5.14+; older kernels refuse the advice and the pages fault in as usual), and starts reading
- * the next range from disk if it is not cached. */
-static void map_ahead(const uint8_t *p, size_t n, const uint8_t *next, size_t next_n)
+/* Starts reading [p, p+n) from disk if it is not cached yet (a cold input). */
+static void read_ahead(const uint8_t *p, size_t n)
 {
-#ifdef MADV_POPULATE_READ
 	if (n)
-		madvise((void *)page_down(p), (uintptr_t)p + n - page_down(p), MADV_POPULATE_READ);
-#endif
-	if (next_n)
-		madvise((void *)page_down(next), (uintptr_t)next + next_n - page_down(next),
-			MADV_WILLNEED);
+		madvise((void *)page_down(p), (uintptr_t)p + n - page_down(p), MADV_WILLNEED);
 }
 
 /* ---- the values of a tensor ------------------------------------------------------------------ */
@@ -263,9 +256,7 @@ static void do_chunk(struct worker *W, size_t c)
 	size_t in_len = (size_t)(ch->n * in_row), out_len = (size_t)(ch->n * out_row);
 	const struct chunk *nx = c + 1 < R->n_chunks ? &R->chunks[c + 1] : NULL;
 	if (nx && nx->tensor == i)
-		map_ahead(ip, in_len, ip + in_len, in_len);
-	else
-		map_ahead(ip, in_len, NULL, 0);
+		read_ahead(ip + in_len, in_len);
 	size_t step = (size_t)BN_MAX(1, STEP_ELEMS / BN_MAX(t->ne0, 1));
 	if (!ch->raw)
 		for (uint64_t r = 0; r < ch->n; r += step) {
