@@ -33,6 +33,11 @@ int eu_synth(const char *path, const struct eu_spec *s, struct bn_err *err);
  * embedding/output in embd_type (F16, Q8_0 or F32), through tools/common/quant_plan. */
 int eu_quantize(const char *in, const char *out, uint32_t target, uint32_t embd_type, struct bn_err *err);
 
+/* The pipeline's own files: `mkmodel --preset P --layers L` converted by gguf-convert to outtype
+ * (f32, i2_s, tq1_0, tq2_0), cached and redone when either tool is newer (malloc'd path, NULL on
+ * failure). */
+char *eu_converted(const char *preset, unsigned layers, const char *outtype);
+
 /* ---- the reference forward pass (engine_ref.c) ---------------------------------------------- */
 
 enum ref_act { REF_ACT_FLOAT, REF_ACT_I8S, REF_ACT_Q8K };

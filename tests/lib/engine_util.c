@@ -301,6 +301,43 @@ done:
 	return rc ? -1 : 0;
 }
 
+static bool newer(const char *a, const char *b) /* a is older than b, or missing */
+{
+	struct stat sa, sb;
+	return stat(a, &sa) != 0 || (stat(b, &sb) == 0 && sb.st_mtime >= sa.st_mtime);
+}
+
+char *eu_converted(const char *preset, unsigned layers, const char *outtype)
+{
+	char name[256], dir[256];
+	snprintf(dir, sizeof dir, "%s-%u", preset, layers);
+	snprintf(name, sizeof name, "%s-%u.%s.gguf", preset, layers, outtype);
+	char *ckpt = eu_cache_path(dir), *out = eu_cache_path(name);
+	char *mk = tu_bin("mkmodel"), *cv = tu_bin("gguf-convert");
+	char *manifest = bn_path_join(ckpt, "config.json");
+	char cmd[16384];
+	int st = 0;
+	if (newer(manifest, mk)) {
+		snprintf(cmd, sizeof cmd, "%s -q --preset %s --layers %u --outdir '%s'", mk, preset, layers, ckpt);
+		struct tu_run r = tu_sh(cmd);
+		st = r.status;
+		tu_run_free(&r);
+	}
+	if (st == 0 && (newer(out, cv) || newer(out, manifest))) {
+		snprintf(cmd, sizeof cmd, "%s -q '%s' --outtype %s --outfile '%s.%ld.tmp' && mv '%s.%ld.tmp' '%s'", cv, ckpt,
+			 outtype, out, (long)getpid(), out, (long)getpid(), out);
+		struct tu_run r = tu_sh(cmd);
+		st = r.status;
+		tu_run_free(&r);
+	}
+	free(ckpt), free(mk), free(cv), free(manifest);
+	if (st != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
 double eu_max_abs_diff(const float *a, const float *b, size_t n)
 {
 	double m = 0;

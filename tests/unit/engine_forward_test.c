@@ -11,9 +11,9 @@
  * then land on the other side: one activation within an ulp of a .5 boundary of its int8/Q8_K
  * grid (or of the f16 grid of the KV cache) rounds the other way, which moves that element by a
  * whole quantization step (~1/127 of the row's largest value) and every output it feeds.  That
- * happens at a few positions per run; measured effects reach 0.7% of the largest logit with int8
+ * happens at a few positions per run; measured effects reach 1.1% of the largest logit with int8
  * or Q8_K activations and 0.01% through the f16 KV cache alone, so every position must be within
- * TOL_Q = 2e-2 (quantized paths) or TOL_F32 = 2e-3 (float weights).
+ * TOL_Q = 3e-2 (quantized paths) or TOL_F32 = 2e-3 (float weights).
  * Greedy decoding: the quantized paths must pick the reference's token wherever the reference's
  * best token leads the second by more than such a jump. */
 #include <criterion/criterion.h>
@@ -31,7 +31,7 @@
 
 #define TOL_TYP 1e-4
 #define TOL_F32 2e-3
-#define TOL_Q 2e-2
+#define TOL_Q 3e-2
 
 static const int32_t tokens[] = { 1, 5, 260, 42, 7, 99, 280, 3, 11, 200, 17, 259, 64, 150, 8, 270 };
 #define N_TOK (sizeof tokens / sizeof *tokens)
@@ -283,16 +283,15 @@ Test(engine_forward, quantized_paths_pick_the_same_greedy_tokens)
 	free(i2), free(t1), free(t2), free(f32);
 }
 
-Test(engine_forward, real_shapes_two_layers_of_bitnet_b1_58_large)
+Test(engine_forward, real_shapes_two_layers_of_bitnet_b1_58_large_through_the_pipeline_tools)
 {
-	/* hidden 1536, FFN 4096, 16 heads of 96 (bitnet_b1_58-large), 2 layers, vocab 1024 */
-	char *f32 = eu_cache_path("large2.f32.gguf");
-	struct eu_spec s = { .arch = "bitnet", .n_layer = 2, .n_embd = 1536, .n_ff = 4096, .n_head = 16,
-			     .n_head_kv = 16, .n_vocab = 1024, .n_ctx = 2048, .rope_base = 10000.0f, .seed = 11 };
-	struct bn_err err = { 0 };
-	cr_assert(eq(int, eu_synth(f32, &s, &err), 0), "%s", err.msg);
-	char *i2 = quantized(f32, "large2.i2_s.gguf", GGUF_TYPE_I2_S, GGUF_TYPE_F16);
-	char *t2 = quantized(f32, "large2.tq2_0.gguf", GGUF_TYPE_TQ2_0, GGUF_TYPE_F16);
+	/* mkmodel's bitnet_b1_58-large (hidden 1536, FFN 4096, 16 heads of 96, vocab 32002) cut to 2
+	 * layers, converted by gguf-convert as the pipeline does: f32 (weight_quant'ed ternary), and
+	 * straight to i2_s and tq2_0 (byte-identical to f32 + i2s-quantize) */
+	char *f32 = eu_converted("bitnet_b1_58-large", 2, "f32");
+	char *i2 = eu_converted("bitnet_b1_58-large", 2, "i2_s");
+	char *t2 = eu_converted("bitnet_b1_58-large", 2, "tq2_0");
+	cr_assert(f32 && i2 && t2, "mkmodel or gguf-convert failed");
 	const size_t n = 6;
 	compare("large2 f32", f32, f32, &REF_F32, TOL_F32, tokens, n);
 	compare("large2 i2_s", i2, f32, &REF_I2S, TOL_Q, tokens, n);

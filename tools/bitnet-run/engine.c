@@ -51,8 +51,8 @@ struct runstate {
 	float *hb, *hb2; /* (n_batch, n_ff) FFN gate and up */
 	float *logits;   /* (n_out, n_vocab), n_out = n_batch with all_logits, else 1 */
 	float *rope;     /* (n_batch, n_rot) cos, sin pairs of each position */
-	float *scores;   /* (threads, n_ctx) attention weights, one row per thread */
-	uint16_t *q16;   /* (threads, head_dim) the query head as f16 */
+	float *scores;   /* (max_chunks, n_ctx) attention weights, one row per parallel chunk */
+	uint16_t *q16;   /* (max_chunks, head_dim) the query head as f16 */
 	/* converted activations, one buffer per form (only the forms the model uses) */
 	void *form_buf[N_FORMS];
 	size_t form_size[N_FORMS];
@@ -88,6 +88,7 @@ struct engine {
 	struct kv_cache kv;
 	struct actstate act;
 	uint32_t n_ctx, n_batch, n_past;
+	unsigned max_chunks;    /* parallel steps split into at most this many chunks (8 per thread) */
 	bool all_logits;
 	size_t n_out;           /* rows of logits the last batch produced */
 };
@@ -200,10 +201,10 @@ struct conv_task {
 	void *dst;
 };
 
-static void conv_rows(void *arg, unsigned ith, unsigned nth)
+static void conv_rows(void *arg, unsigned chunk, unsigned nchunks)
 {
 	struct conv_task *t = arg;
-	for (size_t r = ith; r < t->n; r += nth) {
+	for (size_t r = chunk; r < t->n; r += nchunks) {
 		const float *x = t->x + r * t->k;
 		switch (t->form) {
 		case FORM_F16:
@@ -243,7 +244,7 @@ static int act_prepare(struct engine *e, enum form form, const float *x, size_t 
 		if (n == 1)
 			conv_rows(&t, 0, 1);
 		else
-			kern_parallel(e->kern, conv_rows, &t);
+			kern_parallel_chunks(e->kern, (unsigned)BN_MIN(n, e->max_chunks), conv_rows, &t);
 	}
 	if (rc == 0)
 		a->ready |= 1u << form;
@@ -262,13 +263,13 @@ struct mm_task {
 
 /* Float-type matrices: each thread takes a contiguous range of rows (a multiple of 16, so no two
  * threads write the same cache line of a one-token output) and runs every token over it. */
-static void mm_float_rows(void *arg, unsigned ith, unsigned nth)
+static void mm_float_rows(void *arg, unsigned chunk, unsigned nchunks)
 {
 	struct mm_task *t = arg;
 	const struct mat *m = t->w->m;
 	const size_t rows = m->rows, k = m->cols, rb = m->nbytes / m->rows;
-	size_t per = ((rows + nth - 1) / nth + 15) & ~(size_t)15;
-	size_t r0 = per * ith, r1 = BN_MIN(rows, r0 + per);
+	size_t per = ((rows + nchunks - 1) / nchunks + 15) & ~(size_t)15;
+	size_t r0 = per * chunk, r1 = BN_MIN(rows, r0 + per);
 	const struct ops *ops = t->e->ops;
 	if (r0 >= r1)
 		return;
@@ -300,10 +301,10 @@ static void mm_float_rows(void *arg, unsigned ith, unsigned nth)
 	}
 }
 
-static void mm_lut_rows(void *arg, unsigned ith, unsigned nth)
+static void mm_lut_rows(void *arg, unsigned chunk, unsigned nchunks)
 {
 	struct mm_task *t = arg;
-	lut_gemm_compute(&t->w->lw, (int64_t)t->n, t->y, t->x, (int)ith, (int)nth);
+	lut_gemm_compute(&t->w->lw, (int64_t)t->n, t->y, t->x, (int)chunk, (int)nchunks);
 }
 
 /* y (n rows of w->m->rows) = x (n rows of w->m->cols) times W transposed, times W's scale. */
@@ -336,14 +337,17 @@ static int matmul(struct engine *e, const struct wmat *w, const float *x, size_t
 		if (serial)
 			mm_lut_rows(&t, 0, 1);
 		else
-			kern_parallel(e->kern, mm_lut_rows, &t);
+			kern_parallel_chunks(e->kern, (unsigned)BN_MIN(w->lw.kern->m / w->lw.kern->BM, e->max_chunks),
+					     mm_lut_rows, &t);
 		break;
 	default:
 		t.x = w->form == FORM_F32 ? (const void *)x : e->s.form_buf[w->form];
 		if (serial)
 			mm_float_rows(&t, 0, 1);
 		else
-			kern_parallel(e->kern, mm_float_rows, &t);
+			/* chunks of at least 64 rows: a thread the OS delays costs only its share */
+			kern_parallel_chunks(e->kern, (unsigned)BN_MAX(1, BN_MIN(m->rows / 64, e->max_chunks)),
+					     mm_float_rows, &t);
 		break;
 	}
 	if (rc == 0 && m->scale != 1.0f)
@@ -360,7 +364,7 @@ struct attn_task {
 	size_t first, n;  /* query rows first .. first+n-1 of the batch */
 };
 
-static void attn_rows(void *arg, unsigned ith, unsigned nth)
+static void attn_rows(void *arg, unsigned chunk, unsigned nchunks)
 {
 	struct attn_task *t = arg;
 	struct engine *e = t->e;
@@ -370,9 +374,9 @@ static void attn_rows(void *arg, unsigned ith, unsigned nth)
 	const uint32_t group = c->n_head / c->n_head_kv;
 	const float scale = 1.0f / sqrtf((float)hd);
 	const size_t tasks = t->n * c->n_head;
-	const size_t per = (tasks + nth - 1) / nth, i0 = per * ith, i1 = BN_MIN(tasks, i0 + per);
-	float *sc = e->s.scores + (size_t)ith * e->n_ctx;
-	uint16_t *q16 = e->s.q16 + (size_t)ith * hd;
+	const size_t per = (tasks + nchunks - 1) / nchunks, i0 = per * chunk, i1 = BN_MIN(tasks, i0 + per);
+	float *sc = e->s.scores + (size_t)chunk * e->n_ctx; /* chunks run at once have distinct numbers */
+	uint16_t *q16 = e->s.q16 + (size_t)chunk * hd;
 	for (size_t i = i0; i < i1; i++) {
 		const size_t row = t->first + i / c->n_head, h = i % c->n_head;
 		const size_t pos = t->pos0 + row; /* attends to positions 0 .. pos */
@@ -391,10 +395,10 @@ struct ffn_task {
 	enum ffn_act act;
 };
 
-static void ffn_rows(void *arg, unsigned ith, unsigned nth)
+static void ffn_rows(void *arg, unsigned chunk, unsigned nchunks)
 {
 	struct ffn_task *t = arg;
-	const size_t per = (t->n + nth - 1) / nth, i0 = per * ith, i1 = BN_MIN(t->n, i0 + per);
+	const size_t per = (t->n + nchunks - 1) / nchunks, i0 = per * chunk, i1 = BN_MIN(t->n, i0 + per);
 	for (size_t i = i0; i < i1; i++) {
 		const float g = t->gate[i];
 		float a;
@@ -453,7 +457,7 @@ static int forward(struct engine *e, const int32_t *tokens, size_t n, struct bn_
 		if (m * c->n_head * (pos0 + n) * c->head_dim < PAR_MIN)
 			attn_rows(&at, 0, 1);
 		else
-			kern_parallel(e->kern, attn_rows, &at);
+			kern_parallel_chunks(e->kern, (unsigned)BN_MIN(m * c->n_head, e->max_chunks), attn_rows, &at);
 		if (L->attn_sub_norm)
 			for (size_t t = first; t < n; t++)
 				rmsnorm(s->att + t * n_q, s->att + t * n_q, L->attn_sub_norm, n_q, c->rms_eps);
@@ -474,7 +478,7 @@ static int forward(struct engine *e, const int32_t *tokens, size_t n, struct bn_
 		if (m * ff < PAR_MIN / 16)
 			ffn_rows(&ft, 0, 1);
 		else
-			kern_parallel(e->kern, ffn_rows, &ft);
+			kern_parallel_chunks(e->kern, e->max_chunks, ffn_rows, &ft);
 		if (L->ffn_sub_norm)
 			for (size_t t = 0; t < m; t++)
 				rmsnorm(s->hb + t * ff, s->hb + t * ff, L->ffn_sub_norm, ff, c->rms_eps);
@@ -618,7 +622,7 @@ static int build_runstate(struct engine *e, struct bn_err *err)
 {
 	const struct config *c = &e->model.cfg;
 	struct runstate *s = &e->s;
-	const size_t B = e->n_batch, nt = kern_threads(e->kern);
+	const size_t B = e->n_batch, nt = e->max_chunks;
 	bool fail = false;
 	s->x = zalloc(B * c->n_embd * sizeof(float), &fail);
 	s->xb = zalloc(B * c->n_embd * sizeof(float), &fail);
@@ -707,6 +711,7 @@ int engine_open(struct engine **out, const char *path, const struct engine_opts 
 	if ((rc = kern_open(&e->kern, &ko, err)))
 		goto fail;
 	e->ops = ops_select(kern_ctx_cpu(e->kern)->features);
+	e->max_chunks = 8 * kern_threads(e->kern);
 	e->attn_head = c->head_dim % 8 == 0 ? e->ops->attn_head_f16 : ops_ref.attn_head_f16;
 	e->wl = calloc(c->n_layer, sizeof *e->wl);
 	if (!e->wl) {
