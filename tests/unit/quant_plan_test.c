@@ -625,3 +625,19 @@ Test(quant_plan, replays_the_stale_scratch_bytes_of_llama_quantize)
 	qp_stale_free(st);
 	free(scratch);
 }
+
+Test(quant_plan, refuses_one_part_of_a_split_model)
+{
+	char *dir = tu_mkdtemp("qp_check");
+	struct bn_err err = { 0 };
+	const char *split[] = { "general.architecture", "split.count", NULL };
+	struct gguf_reader *r = kv_file(dir, split); /* split.count = 101 */
+	cr_assert(eq(int, qp_check_input(r, &err), -BN_EUNSUPPORTED));
+	cr_assert(strstr(err.msg, "split.count = 101") != NULL, "%s", err.msg);
+	gguf_close(r);
+	const char *fine[] = { "general.architecture", "general.file_type", NULL };
+	r = kv_file(dir, fine);
+	cr_assert(eq(int, qp_check_input(r, &err), 0));
+	gguf_close(r);
+	free(dir);
+}

@@ -208,6 +208,35 @@ int qp_plan_tensor(const struct qp_opts *o, const struct qp_model *m, const char
 
 /* ---- metadata ----------------------------------------------------------------------------- */
 
+/* An integer KV of any integer type; false if absent or not an integer. */
+static bool kv_int(const struct gguf_reader *r, const char *key, int64_t *out)
+{
+	struct gguf_value v;
+	int64_t kv = gguf_find_key(r, key);
+	if (kv < 0 || gguf_get_value(r, kv, &v, NULL) < 0)
+		return false;
+	switch (v.type) {
+	case GGUF_VTYPE_UINT8: *out = v.v.u8; return true;
+	case GGUF_VTYPE_INT8: *out = v.v.i8; return true;
+	case GGUF_VTYPE_UINT16: *out = v.v.u16; return true;
+	case GGUF_VTYPE_INT16: *out = v.v.i16; return true;
+	case GGUF_VTYPE_UINT32: *out = v.v.u32; return true;
+	case GGUF_VTYPE_INT32: *out = v.v.i32; return true;
+	case GGUF_VTYPE_UINT64: *out = v.v.u64 > INT64_MAX ? INT64_MAX : (int64_t)v.v.u64; return true;
+	case GGUF_VTYPE_INT64: *out = v.v.i64; return true;
+	default: return false;
+	}
+}
+
+int qp_check_input(const struct gguf_reader *r, struct bn_err *err)
+{
+	int64_t v;
+	if (kv_int(r, "split.count", &v) && v > 1)
+		return bn_seterr(err, BN_EUNSUPPORTED, "split.count = %lld: one file of a split model; "
+				 "merge the parts first (llama-gguf-split --merge)", (long long)v);
+	return 0;
+}
+
 int qp_copy_kvs(struct gguf_writer *w, const struct gguf_reader *r, enum qp_target t,
 		struct bn_err *err)
 {

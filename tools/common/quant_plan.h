@@ -108,6 +108,10 @@ int qp_plan_tensor(const struct qp_opts *o, const struct qp_model *m, const char
 
 /* ---- metadata ---------------------------------------------------------------------------- */
 
+/* Refuses one part of a split model (split.count > 1): quantized alone it would become a
+ * partial model.  (A general.alignment other than 32, which llama-quantize copies while laying
+ * the data out at 32, §2.5, is refused by gguf_writer_copy_kv.) */
+int qp_check_input(const struct gguf_reader *r, struct bn_err *err);
 /* Copies r's KVs into w by the metadata rule above. */
 int qp_copy_kvs(struct gguf_writer *w, const struct gguf_reader *r, enum qp_target t,
 		struct bn_err *err);

@@ -349,7 +349,9 @@ static void *worker_main(void *arg)
 static int plan_all(struct run *R, struct iq_summary *s, struct bn_err *err)
 {
 	struct qp_model m;
-	int rc = qp_model_from_gguf(R->in, &m, err);
+	int rc = qp_check_input(R->in, err);
+	if (!rc)
+		rc = qp_model_from_gguf(R->in, &m, err);
 	if (rc)
 		return bn_err_prefix(err, "%s", R->o->in_path);
 	R->n = gguf_n_tensors(R->in);
