@@ -58,7 +58,8 @@ CPPFLAGS_ALL := -D_GNU_SOURCE -Itools/common -Ikernels -I$(GEN)
 CFLAGS ?= $(OPT) -g
 LDFLAGS ?=
 ifeq ($(SAN),1)
-SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+# Separate -fsanitize flags: a comma would split the arguments of the $(call stamped,...) macros.
+SAN_FLAGS := -fsanitize=address -fsanitize=undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 endif
 BASE_CFLAGS = $(CSTD) $(CFLAGS) $(WARNINGS) $(SAN_FLAGS) $(CPPFLAGS_ALL)
 BASE_LDFLAGS = $(LDFLAGS) $(SAN_FLAGS)

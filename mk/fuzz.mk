@@ -11,7 +11,7 @@ FUZZ_DIR := $(BUILD)/fuzz
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/*_fuzz.c))
 FUZZ_NAMES := $(patsubst tests/fuzz/%_fuzz.c,%,$(FUZZ_SRCS))
 FUZZ_CORE_SRCS := $(COMMON_SRCS) $(wildcard kernels/*_ref.c)
-FUZZ_CFLAGS = $(CSTD) -O1 -g $(WARNINGS) $(CPPFLAGS_ALL) -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS = $(CSTD) -O1 -g $(WARNINGS) $(CPPFLAGS_ALL) -fsanitize=address -fsanitize=undefined -fno-sanitize-recover=undefined
 FUZZ_BINS := $(addprefix $(FUZZ_DIR)/,$(FUZZ_NAMES))
 
 $(foreach n,$(FUZZ_NAMES),$(call stamped,$(FUZZ_DIR)/$(n),tests/fuzz/$(n)_fuzz.c $(FUZZ_CORE_SRCS),$(BUILD)/preflight.ok,$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $(FUZZ_DIR)/$(n).tmp tests/fuzz/$(n)_fuzz.c $(FUZZ_CORE_SRCS) $(COMMON_LDLIBS) && mv $(FUZZ_DIR)/$(n).tmp $(FUZZ_DIR)/$(n),--log $(LOG_DIR)/compile.log --title '  FUZZ-LD $(FUZZ_DIR)/$(n)'))
