@@ -102,11 +102,9 @@ static size_t kv_index(const struct engine *e, uint32_t layer, uint32_t g, size_
 /* ---- small blocks ----------------------------------------------------------------------------- */
 
 /* ggml_rms_norm followed by ggml_mul with the weight. */
-static void rmsnorm(float *o, const float *x, const float *w, size_t n, float eps)
+static void rmsnorm(const struct ops *ops, float *o, const float *x, const float *w, size_t n, float eps)
 {
-	double ss = 0.0;
-	for (size_t i = 0; i < n; i++)
-		ss += (double)(x[i] * x[i]);
+	const double ss = ops->sum_sq(x, n);
 	const float mean = (float)(ss / (double)n);
 	const float scale = 1.0f / sqrtf(mean + eps);
 	for (size_t i = 0; i < n; i++)
@@ -389,6 +387,7 @@ static void attn_rows(void *arg, unsigned chunk, unsigned nchunks)
 /* ---- FFN activation --------------------------------------------------------------------------- */
 
 struct ffn_task {
+	const struct ops *ops;
 	float *gate;
 	const float *up;
 	size_t n;
@@ -398,17 +397,16 @@ struct ffn_task {
 static void ffn_rows(void *arg, unsigned chunk, unsigned nchunks)
 {
 	struct ffn_task *t = arg;
-	const size_t per = (t->n + nchunks - 1) / nchunks, i0 = per * chunk, i1 = BN_MIN(t->n, i0 + per);
-	for (size_t i = i0; i < i1; i++) {
-		const float g = t->gate[i];
-		float a;
-		if (t->act == FFN_SILU) {
-			a = g / (1.0f + expf(-g));
-		} else {
-			const float r = g > 0.0f ? g : 0.0f;
-			a = r * r;
-		}
-		t->gate[i] = a * t->up[i];
+	/* chunks of whole 8-float vectors */
+	const size_t per = ((t->n + nchunks - 1) / nchunks + 7) & ~(size_t)7;
+	const size_t i0 = BN_MIN(t->n, per * chunk), i1 = BN_MIN(t->n, i0 + per);
+	if (t->act == FFN_SILU) {
+		t->ops->silu_mul(t->gate + i0, t->up + i0, i1 - i0);
+		return;
+	}
+	for (size_t i = i0; i < i1; i++) { /* ggml_relu, ggml_sqr, then ggml_mul */
+		const float r = t->gate[i] > 0.0f ? t->gate[i] : 0.0f;
+		t->gate[i] = r * r * t->up[i];
 	}
 }
 
@@ -437,7 +435,7 @@ static int forward(struct engine *e, const int32_t *tokens, size_t n, struct bn_
 
 		/* attention */
 		for (size_t t = 0; t < n; t++)
-			rmsnorm(s->xb + t * d, s->x + t * d, L->attn_norm, d, c->rms_eps);
+			rmsnorm(e->ops, s->xb + t * d, s->x + t * d, L->attn_norm, d, c->rms_eps);
 		act_invalidate(e);
 		if ((rc = matmul(e, &W->wk, s->xb, n, s->k, err)) ||
 		    (rc = matmul(e, &W->wv, s->xb, n, s->v, err)) ||
@@ -460,7 +458,7 @@ static int forward(struct engine *e, const int32_t *tokens, size_t n, struct bn_
 			kern_parallel_chunks(e->kern, (unsigned)BN_MIN(m * c->n_head, e->max_chunks), attn_rows, &at);
 		if (L->attn_sub_norm)
 			for (size_t t = first; t < n; t++)
-				rmsnorm(s->att + t * n_q, s->att + t * n_q, L->attn_sub_norm, n_q, c->rms_eps);
+				rmsnorm(e->ops, s->att + t * n_q, s->att + t * n_q, L->attn_sub_norm, n_q, c->rms_eps);
 		act_invalidate(e);
 		if ((rc = matmul(e, &W->wo, s->att + first * n_q, m, s->xb + first * d, err)))
 			return rc;
@@ -469,19 +467,19 @@ static int forward(struct engine *e, const int32_t *tokens, size_t n, struct bn_
 
 		/* feed-forward */
 		for (size_t t = first; t < n; t++)
-			rmsnorm(s->xb + t * d, s->x + t * d, L->ffn_norm, d, c->rms_eps);
+			rmsnorm(e->ops, s->xb + t * d, s->x + t * d, L->ffn_norm, d, c->rms_eps);
 		act_invalidate(e);
 		if ((rc = matmul(e, &W->gate, s->xb + first * d, m, s->hb, err)) ||
 		    (rc = matmul(e, &W->up, s->xb + first * d, m, s->hb2, err)))
 			return rc;
-		struct ffn_task ft = { s->hb, s->hb2, m * ff, c->act };
+		struct ffn_task ft = { e->ops, s->hb, s->hb2, m * ff, c->act };
 		if (m * ff < PAR_MIN / 16)
 			ffn_rows(&ft, 0, 1);
 		else
 			kern_parallel_chunks(e->kern, e->max_chunks, ffn_rows, &ft);
 		if (L->ffn_sub_norm)
 			for (size_t t = 0; t < m; t++)
-				rmsnorm(s->hb + t * ff, s->hb + t * ff, L->ffn_sub_norm, ff, c->rms_eps);
+				rmsnorm(e->ops, s->hb + t * ff, s->hb + t * ff, L->ffn_sub_norm, ff, c->rms_eps);
 		act_invalidate(e);
 		if ((rc = matmul(e, &W->down, s->hb, m, s->xb + first * d, err)))
 			return rc;
@@ -492,7 +490,7 @@ static int forward(struct engine *e, const int32_t *tokens, size_t n, struct bn_
 	/* output head */
 	const size_t first = e->all_logits ? 0 : n - 1, m = n - first;
 	for (size_t t = first; t < n; t++)
-		rmsnorm(s->xb + t * d, s->x + t * d, w->output_norm, d, c->rms_eps);
+		rmsnorm(e->ops, s->xb + t * d, s->x + t * d, w->output_norm, d, c->rms_eps);
 	act_invalidate(e);
 	if ((rc = matmul(e, &e->output, s->xb + first * d, m, s->logits, err)))
 		return rc;

@@ -87,6 +87,20 @@ static void attn_head_f16_ref(const uint16_t *q, const uint16_t *k, const uint16
 		axpy_f16_ref(bn_f16_to_f32(bn_f32_to_f16(s[p] * inv)), v + p * stride, out, hd);
 }
 
+static void silu_mul_ref(float *g, const float *u, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+static double sum_sq_ref(const float *x, size_t n)
+{
+	double s = 0.0;
+	for (size_t i = 0; i < n; i++)
+		s += (double)(x[i] * x[i]);
+	return s;
+}
+
 const struct ops ops_ref = {
 	.name = "ref",
 	.dot_f32 = dot_f32_ref,
@@ -98,6 +112,8 @@ const struct ops ops_ref = {
 	.axpy_f16 = axpy_f16_ref,
 	.gemv_f16 = gemv_f16_ref,
 	.attn_head_f16 = attn_head_f16_ref,
+	.silu_mul = silu_mul_ref,
+	.sum_sq = sum_sq_ref,
 };
 
 const struct ops *ops_select(uint32_t cpu_features)

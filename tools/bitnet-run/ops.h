@@ -35,6 +35,10 @@ struct ops {
 	 * n floats.  hd is a multiple of 8. */
 	void (*attn_head_f16)(const uint16_t *q, const uint16_t *k, const uint16_t *v, size_t stride, size_t n,
 			      size_t hd, float scale, float *scratch, float *out);
+	/* g[i] = silu(g[i])·u[i] with silu(x) = x/(1 + e^-x) (ggml_silu, then ggml_mul) */
+	void (*silu_mul)(float *g, const float *u, size_t n);
+	/* Σ x[i]² in double (the sum of ggml_rms_norm) */
+	double (*sum_sq)(const float *x, size_t n);
 };
 
 /* The scalar table. */

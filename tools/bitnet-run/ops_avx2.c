@@ -156,13 +156,11 @@ static void gemv_f16_avx2(const uint16_t *w, size_t k, size_t rows, const uint16
 	}
 }
 
-/* e^x for x <= 0 (Cephes expf: range reduction by ln 2 in two parts, degree-5 polynomial; within
- * 2 ulp of expf), flushing below e^-87 to 0. */
-static inline __m256 exp_nonpos(__m256 x)
+/* e^x for |x| <= 87 (Cephes expf: range reduction by ln 2 in two parts, degree-5 polynomial;
+ * within 2 ulp of expf), the argument clamped to that range. */
+static inline __m256 exp_clamped(__m256 x)
 {
-	const __m256 lo = _mm256_set1_ps(-87.0f);
-	__m256 tiny = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-	x = _mm256_max_ps(x, lo);
+	x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(87.0f));
 	__m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
 				   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 	__m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
@@ -175,7 +173,15 @@ static inline __m256 exp_nonpos(__m256 x)
 	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
 	p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
 	__m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-	return _mm256_andnot_ps(tiny, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+	return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+/* e^x for x <= 0 (Cephes expf: range reduction by ln 2 in two parts, degree-5 polynomial; within
+ * 2 ulp of expf), flushing below e^-87 to 0. */
+static inline __m256 exp_nonpos(__m256 x)
+{
+	__m256 tiny = _mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_LT_OQ);
+	return _mm256_andnot_ps(tiny, exp_clamped(x));
 }
 
 static void attn_head_f16_avx2(const uint16_t *q, const uint16_t *k, const uint16_t *v, size_t stride, size_t n,
@@ -246,6 +252,40 @@ static void attn_head_f16_avx2(const uint16_t *q, const uint16_t *k, const uint1
 	}
 }
 
+static void silu_mul_avx2(float *g, const float *u, size_t n)
+{
+	const __m256 one = _mm256_set1_ps(1.0f);
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		__m256 x = _mm256_loadu_ps(g + i);
+		__m256 e = exp_clamped(_mm256_sub_ps(_mm256_setzero_ps(), x));
+		__m256 sx = _mm256_div_ps(x, _mm256_add_ps(one, e));
+		_mm256_storeu_ps(g + i, _mm256_mul_ps(sx, _mm256_loadu_ps(u + i)));
+	}
+	for (; i < n; i++)
+		g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+/* Four double accumulators (the sum's rounding then differs from the sequential one by far less
+ * than the float result can show). */
+static double sum_sq_avx2(const float *x, size_t n)
+{
+	__m256d a = _mm256_setzero_pd(), b = a;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		__m256 v = _mm256_loadu_ps(x + i);
+		__m256 sq = _mm256_mul_ps(v, v);
+		a = _mm256_add_pd(a, _mm256_cvtps_pd(_mm256_castps256_ps128(sq)));
+		b = _mm256_add_pd(b, _mm256_cvtps_pd(_mm256_extractf128_ps(sq, 1)));
+	}
+	double t[4];
+	_mm256_storeu_pd(t, _mm256_add_pd(a, b));
+	double s = t[0] + t[1] + t[2] + t[3];
+	for (; i < n; i++)
+		s += (double)(x[i] * x[i]);
+	return s;
+}
+
 const struct ops ops_avx2 = {
 	.name = "avx2",
 	.dot_f32 = dot_f32_avx2,
@@ -257,4 +297,6 @@ const struct ops ops_avx2 = {
 	.axpy_f16 = axpy_f16_avx2,
 	.gemv_f16 = gemv_f16_avx2,
 	.attn_head_f16 = attn_head_f16_avx2,
+	.silu_mul = silu_mul_avx2,
+	.sum_sq = sum_sq_avx2,
 };
