@@ -100,7 +100,12 @@ struct i8s_acts {
 /* ---- matmul (merge-dev ggml.c I2_S path) ----------------------------------------------------
  * raw(r, c) = Σ_k code(r, k) · q_c[k]   (codes 0..3 as stored, exact int32)
  * y[c·ldy + r] = ((float)raw - (float)sum_c) / scale_c * wscale   (f32, in this order)
- * w points at the first of nrows rows (K/4 bytes apart); K % 128 == 0. */
+ * w points at the first of nrows rows (K/4 bytes apart); K % 128 == 0.
+ * The release's AVX2 kernel sums each 16-bit lane over 32 blocks (256 products) before widening,
+ * so it wraps when such a partial sum leaves ±32767 (only for contrived inputs: codes and large
+ * activations of one sign, e.g. all +1 weights against activations all near 127); every kernel
+ * here keeps the sum exact, and equals the release bit for bit whenever the release does not
+ * wrap (checked against it on random data). */
 int32_t vecdot_i2s_q8_ref(size_t k, const uint8_t *w, const int8_t *q);
 void gemm_i2s_q8_ref(size_t k, const uint8_t *w, size_t nrows, float wscale,
 		     const struct i8s_acts *a, size_t ncols, float *y, size_t ldy);
