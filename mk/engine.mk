@@ -96,3 +96,16 @@ unicode-table:
 	@mkdir -p $(BUILD)/gen
 	$(Q)$(CC) $(CSTD) -O2 -o $(BUILD)/gen/unicode_gen $(ENGINE_DIR)/gen/unicode_gen.c -licuuc -licudata
 	$(Q)$(BUILD)/gen/unicode_gen > $(ENGINE_DIR)/unicode_table.h.tmp && mv $(ENGINE_DIR)/unicode_table.h.tmp $(ENGINE_DIR)/unicode_table.h
+
+# ---- TL1 on AArch64 ---------------------------------------------------------------------------
+# The engine, the kernel sets (scalar, NEON, dotprod) and the TL1 kernels lutgen's tests generate
+# for the test vector's tiles (mk/lutgen.mk case tl1-tv), cross-compiled statically into one
+# checker that tests/unit/engine_forward_test.c runs under qemu-aarch64.
+ENGINE_A64_CHECK := $(BUILD)/aarch64/engine-tl1-check
+ENGINE_A64_SRCS := tests/engine/tl1_check.c $(ENGINE_DIR)/engine.c $(ENGINE_DIR)/model.c $(ENGINE_DIR)/ops.c \
+	kernels/kernels.c kernels/cpu.c kernels/pool.c kernels/i2s_ref.c kernels/tq_ref.c kernels/q8_0_ref.c \
+	$(sort $(wildcard kernels/neon/*.c kernels/dotprod/*.c)) kernels/lut/lut_runtime.c kernels/lut/lut_ref.c \
+	kernels/lut/lut_generated.c tools/common/lut_params.c tools/common/bn_err.c tools/common/bn_util.c \
+	tools/common/bn_file.c tools/common/bn_log.c tools/common/gguf.c
+$(call stamped,$(ENGINE_A64_CHECK),$(ENGINE_A64_SRCS) $(BUILD)/tests/lut/tl1-tv/bitnet-lut-kernels.h,$(BUILD)/preflight-test.ok,mkdir -p $(BUILD)/aarch64 && aarch64-linux-gnu-gcc $(CSTD) -O2 -static -march=armv8.2-a+dotprod -ffp-contract=off $(WARNINGS) -Wno-format-truncation -D_GNU_SOURCE -DKERN_HAVE_NEON -DKERN_HAVE_DOTPROD -Itools/common -Ikernels -I$(ENGINE_DIR) -I$(BUILD)/tests/lut/tl1-tv -o $(ENGINE_A64_CHECK).tmp $(ENGINE_A64_SRCS) -lm -lpthread && mv $(ENGINE_A64_CHECK).tmp $(ENGINE_A64_CHECK),--log $(LOG_DIR)/compile.log --title '  CC      $(ENGINE_A64_CHECK)')
+TEST_DEPS += $(ENGINE_A64_CHECK)

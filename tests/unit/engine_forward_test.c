@@ -335,6 +335,27 @@ Test(engine_forward, tl2_file_of_the_reference_converter_matches_int8_arithmetic
 	free(ref), free(i2s), free(i2), free(tl2), free(f32);
 }
 
+Test(engine_forward, tl1_file_of_the_reference_converter_matches_i2_s_under_qemu_aarch64)
+{
+	/* tests/engine/tl1_check.c, cross-compiled with the NEON kernels and the TL1 kernels generated
+	 * for the test vector's tiles (mk/engine.mk) */
+	struct tu_run v = tu_sh("qemu-aarch64 --version");
+	int have = v.status == 0;
+	tu_run_free(&v);
+	if (!have)
+		cr_skip("qemu-aarch64 is not installed");
+	char *f32 = eu_fixture("tv-f32.f32.gguf");
+	char *tl1 = eu_fixture("tv-f32.tl1-quant-embd.gguf");
+	char *i2 = quantized(f32, "tv-f32.i2_s.gguf", GGUF_TYPE_I2_S, GGUF_TYPE_F16);
+	char *check = tu_bin("../aarch64/engine-tl1-check");
+	const char *argv[] = { "qemu-aarch64", check, tl1, i2, NULL };
+	struct tu_run r = tu_run(argv, NULL, NULL);
+	cr_log_info("%s", r.out);
+	cr_assert(eq(int, r.status, 0), "%s%s", r.out, r.err);
+	tu_run_free(&r);
+	free(check), free(i2), free(tl1), free(f32);
+}
+
 Test(engine_forward, stops_at_a_full_context_and_rejects_bad_token_ids)
 {
 	char *f32 = eu_fixture("tv-f32.f32.gguf");

@@ -335,7 +335,7 @@ static int matmul(struct engine *e, const struct wmat *w, const float *x, size_t
 		if (serial)
 			mm_lut_rows(&t, 0, 1);
 		else
-			kern_parallel_chunks(e->kern, (unsigned)BN_MIN(w->lw.kern->m / w->lw.kern->BM, e->max_chunks),
+			kern_parallel_chunks(e->kern, (unsigned)BN_MIN((unsigned)(w->lw.kern->m / w->lw.kern->BM), e->max_chunks),
 					     mm_lut_rows, &t);
 		break;
 	default:
