@@ -33,19 +33,25 @@ int eu_synth(const char *path, const struct eu_spec *s, struct bn_err *err);
  * embedding/output in embd_type (F16, Q8_0 or F32), through tools/common/quant_plan. */
 int eu_quantize(const char *in, const char *out, uint32_t target, uint32_t embd_type, struct bn_err *err);
 
-/* The pipeline's own files: `mkmodel --preset P --layers L` converted by gguf-convert to outtype
+/* The pipeline's own files: `mkmodel --preset P [--layers L]` (L = 0: the preset's) converted by gguf-convert to outtype
  * (f32, i2_s, tq1_0, tq2_0), cached and redone when either tool is newer (malloc'd path, NULL on
  * failure). */
 char *eu_converted(const char *preset, unsigned layers, const char *outtype);
 
+/* in (f32) -> out with every projection (attn_*, ffn_* 2-D weights) stored as `type` (F16 or
+ * BF16, rounded to nearest even) and everything else copied. */
+int eu_retype(const char *in, const char *out, uint32_t type, struct bn_err *err);
+
 /* ---- the reference forward pass (engine_ref.c) ---------------------------------------------- */
 
-enum ref_act { REF_ACT_FLOAT, REF_ACT_I8S, REF_ACT_Q8K };
+enum ref_act { REF_ACT_FLOAT, REF_ACT_I8S, REF_ACT_Q8K, REF_ACT_F16, REF_ACT_BF16 };
 
 /* How to emulate a quantized file's arithmetic on top of the f32 weights. */
 struct ref_opts {
-	enum ref_act act;        /* activations of the projections: float, per-token int8 (I2_S), Q8_K (TQ) */
-	bool tq_scale_f16;       /* projection magnitudes rounded to f16 (TQ1_0/TQ2_0 block scales) */
+	enum ref_act act;        /* activations of the projections: float, per-token int8 (I2_S), Q8_K (TQ),
+				  * or rounded to f16 / bf16 (F16 / BF16 projections) */
+	bool tq_scale_f16;       /* projection weights rounded to f16 (TQ block scales, F16 projections) */
+	bool w_bf16;             /* projection weights rounded to bf16 (BF16 projections) */
 	uint32_t embd_type;      /* GGUF type the token embedding/output head is stored in: F32, F16, Q8_0 */
 	bool kv_f16;             /* K, V, q and the attention weights rounded to f16 as bitnet.cpp does */
 };

@@ -200,7 +200,8 @@ static double quant_act(const struct ref_opts *o, const float *x, int k, float *
 		}
 		return 1.0;
 	}
-	memcpy(a, x, (size_t)k * sizeof *a);
+	for (int i = 0; i < k; i++)
+		a[i] = o->act == REF_ACT_F16 ? r16(x[i]) : o->act == REF_ACT_BF16 ? bn_bf16_to_f32(bn_f32_to_bf16(x[i])) : x[i];
 	return 1.0;
 }
 
@@ -214,6 +215,9 @@ static void matvec(const struct ref_opts *o, const float *W, int rows, int k, co
 		if (o->tq_scale_f16)
 			for (int i = 0; i < k; i++)
 				s += (double)(w[i] == 0 ? 0.0f : copysignf(r16(fabsf(w[i])), w[i])) * a[i];
+		else if (o->w_bf16)
+			for (int i = 0; i < k; i++)
+				s += (double)bn_bf16_to_f32(bn_f32_to_bf16(w[i])) * a[i];
 		else
 			for (int i = 0; i < k; i++)
 				s += (double)w[i] * a[i];
@@ -221,13 +225,16 @@ static void matvec(const struct ref_opts *o, const float *W, int rows, int k, co
 	}
 }
 
+/* ggml computes theta_i = pos·base^(-2i/hd) as a running f32 product (ggml_rope_cache_init);
+ * the angles are taken the same way here, the rotation in double. */
 static void rope(float *v, int heads, int hd, int pos, float base, bool neox)
 {
+	const float theta_scale = powf(base, -2.0f / (float)hd);
 	for (int h = 0; h < heads; h++) {
 		float *x = v + h * hd;
-		for (int i = 0; i < hd / 2; i++) {
-			double th = pos * pow(base, -2.0 * i / hd);
-			double c = cos(th), s = sin(th);
+		float theta = (float)pos;
+		for (int i = 0; i < hd / 2; i++, theta *= theta_scale) {
+			double c = cos((double)theta), s = sin((double)theta);
 			int i0 = neox ? i : 2 * i, i1 = neox ? i + hd / 2 : 2 * i + 1;
 			double x0 = x[i0], x1 = x[i1];
 			x[i0] = (float)(x0 * c - x1 * s);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "bn_file.h"
+#include "bn_fp16.h"
 #include "gguf.h"
 #include "quant_plan.h"
 #include "test_util.h"
@@ -318,7 +319,10 @@ char *eu_converted(const char *preset, unsigned layers, const char *outtype)
 	char cmd[16384];
 	int st = 0;
 	if (newer(manifest, mk)) {
-		snprintf(cmd, sizeof cmd, "%s -q --preset %s --layers %u --outdir '%s'", mk, preset, layers, ckpt);
+		char lay[32] = "";
+		if (layers)
+			snprintf(lay, sizeof lay, "--layers %u", layers);
+		snprintf(cmd, sizeof cmd, "%s -q --preset %s %s --outdir '%s'", mk, preset, lay, ckpt);
 		struct tu_run r = tu_sh(cmd);
 		st = r.status;
 		tu_run_free(&r);
@@ -336,6 +340,50 @@ char *eu_converted(const char *preset, unsigned layers, const char *outtype)
 		return NULL;
 	}
 	return out;
+}
+
+int eu_retype(const char *in, const char *out, uint32_t type, struct bn_err *err)
+{
+	struct gguf_reader *r = gguf_open(in, err);
+	struct gguf_writer *w = r ? gguf_writer_open(out, err) : NULL;
+	uint16_t *buf = NULL;
+	int rc = -1;
+	if (!w)
+		goto done;
+	for (size_t i = 0; i < gguf_n_kv(r); i++)
+		if (gguf_writer_copy_kv(w, r, (int64_t)i, err))
+			goto done;
+	size_t nt = gguf_n_tensors(r), maxn = 0;
+	for (size_t i = 0; i < nt; i++) {
+		const struct gguf_tensor *t = gguf_tensor(r, i);
+		bool proj = t->n_dims == 2 && (strstr(t->name, ".attn_") || strstr(t->name, ".ffn_"));
+		if (gguf_writer_add_tensor(w, t->name, proj ? type : t->type, t->n_dims, t->ne, err))
+			goto done;
+		maxn = t->ne[0] * t->ne[1] > maxn ? t->ne[0] * t->ne[1] : maxn;
+	}
+	if (gguf_writer_write_header(w, err) || !(buf = malloc(maxn * 2)))
+		goto done;
+	for (size_t i = 0; i < nt; i++) {
+		const struct gguf_tensor *t = gguf_tensor(r, i);
+		bool proj = t->n_dims == 2 && (strstr(t->name, ".attn_") || strstr(t->name, ".ffn_"));
+		if (!proj) {
+			if (gguf_writer_write(w, t->data, t->nbytes, err))
+				goto done;
+			continue;
+		}
+		const float *x = (const float *)t->data;
+		const size_t n = t->ne[0] * t->ne[1];
+		for (size_t j = 0; j < n; j++)
+			buf[j] = type == GGUF_TYPE_F16 ? bn_f32_to_f16(x[j]) : bn_f32_to_bf16(x[j]);
+		if (gguf_writer_write(w, buf, n * 2, err))
+			goto done;
+	}
+	rc = gguf_writer_commit(w, err);
+done:
+	free(buf);
+	gguf_writer_close(w);
+	gguf_close(r);
+	return rc ? -1 : 0;
 }
 
 double eu_max_abs_diff(const float *a, const float *b, size_t n)
