@@ -10,6 +10,9 @@
 #include "bn_util.h"
 #include "quantize.h"
 
+/* More threads than this only add memory (a chunk each): the work is memory-bound. */
+#define DEFAULT_MAX_THREADS 8u
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -23,7 +26,8 @@ static void usage(FILE *f)
 		"\n"
 		"  --type T                     i2_s (default), tq1_0 or tq2_0; also the TYPE argument\n"
 		"                               (names in any case, or the ftype numbers 40, 36, 37)\n"
-		"  --threads N                  threads (default: every CPU); also NTHREADS (0 = all)\n"
+		"  --threads N                  threads (default: one per CPU, at most 8: the work is\n"
+		"                               memory-bound); also NTHREADS (0 = that default)\n"
 		"  --token-embedding-type T     f16, f32 or q8_0 for token_embd.weight\n"
 		"  --output-tensor-type T       f16, f32 or q8_0 for output.weight\n"
 		"  --i2s-layout L               I2_S input block layout: auto (default), x86 or arm\n"
@@ -160,7 +164,7 @@ int main(int argc, char **argv)
 	unsigned nt = 0;
 	if (threads && bn_parse_uint(threads, 0, 1024, &nt) < 0)
 		return bn_usage_error("threads: '%s' is not a number from 0 to 1024", threads);
-	o.threads = nt ? nt : bn_cpu_count();
+	o.threads = nt ? nt : BN_MIN(bn_cpu_count(), DEFAULT_MAX_THREADS);
 
 	bn_catch_interrupts();
 	struct iq_summary s;

@@ -184,12 +184,6 @@ static int write_locked(struct run *R, size_t i, uint64_t off, const uint8_t *p,
 		qp_stale_feed(R->stale, i, off, p, n);
 	R->done += n;
 	bn_progress_update(&R->prog, R->done);
-	/* start the disk writes now, in the background, so that the commit's fsync finds little
-	 * left to do */
-	if (R->wb_fd >= 0 && R->done - R->wb_done >= WRITEBACK_STEP) {
-		sync_file_range(R->wb_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-		R->wb_done = R->done;
-	}
 	return 0;
 }
 
@@ -293,9 +287,17 @@ static void do_chunk(struct worker *W, size_t c)
 		pthread_mutex_unlock(&R->mu);
 		return;
 	}
+	/* every WRITEBACK_STEP bytes, start the disk writes of what was written so far, in the
+	 * background, so that the commit's fsync finds little left to do; outside the lock, as
+	 * submitting them can block on a busy disk */
+	bool writeback = R->wb_fd >= 0 && R->done - R->wb_done >= WRITEBACK_STEP;
+	if (writeback)
+		R->wb_done = R->done;
 	R->turn = c + 1;
 	pthread_cond_broadcast(&R->turn_cv);
 	pthread_mutex_unlock(&R->mu);
+	if (writeback)
+		sync_file_range(R->wb_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 
 	/* 3. read back from the file and check, while the input is still in cache */
 	const uint8_t *back = out->data + ch->r0 * out_row;
@@ -321,7 +323,8 @@ static void do_chunk(struct worker *W, size_t c)
 	if (rc)
 		fail(R, &e);
 
-	/* 4. release the pages */
+	/* 4. release the pages; each worker its own chunk's (grouping chunks across workers left
+	 * pages that a slower worker mapped again after the group was released) */
 	drop_pages(R->in_base, ip, in_len);
 	drop_pages(R->back_base, back, out_len);
 }
