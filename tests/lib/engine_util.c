@@ -302,7 +302,7 @@ done:
 	return rc ? -1 : 0;
 }
 
-static bool newer(const char *a, const char *b) /* a is older than b, or missing */
+static bool stale(const char *a, const char *b) /* a is missing or not newer than b */
 {
 	struct stat sa, sb;
 	return stat(a, &sa) != 0 || (stat(b, &sb) == 0 && sb.st_mtime >= sa.st_mtime);
@@ -318,7 +318,7 @@ char *eu_converted(const char *preset, unsigned layers, const char *outtype)
 	char *manifest = bn_path_join(ckpt, "config.json");
 	char cmd[16384];
 	int st = 0;
-	if (newer(manifest, mk)) {
+	if (stale(manifest, mk)) {
 		char lay[32] = "";
 		if (layers)
 			snprintf(lay, sizeof lay, "--layers %u", layers);
@@ -327,7 +327,7 @@ char *eu_converted(const char *preset, unsigned layers, const char *outtype)
 		st = r.status;
 		tu_run_free(&r);
 	}
-	if (st == 0 && (newer(out, cv) || newer(out, manifest))) {
+	if (st == 0 && (stale(out, cv) || stale(out, manifest))) {
 		snprintf(cmd, sizeof cmd, "%s -q '%s' --outtype %s --outfile '%s.%ld.tmp' && mv '%s.%ld.tmp' '%s'", cv, ckpt,
 			 outtype, out, (long)getpid(), out, (long)getpid(), out);
 		struct tu_run r = tu_sh(cmd);

@@ -113,7 +113,23 @@ static int32_t find_token(const struct tokenizer *t, const char *s, size_t len)
 	return map_find(&t->vocab, t, vocab_key, s, len);
 }
 
-/* ---- a growable output ----------------------------------------------------------------------- */
+/* ---- growable arrays -------------------------------------------------------------------------- */
+
+/* The array v (cap elements of size elem) with room for element n: v itself or a larger copy;
+ * when out of memory v unchanged and *oom set. */
+static void *grow(void *v, size_t *cap, size_t n, size_t elem, bool *oom)
+{
+	if (n < *cap)
+		return v;
+	size_t c = *cap ? 2 * *cap : 64;
+	void *p = realloc(v, c * elem);
+	if (!p) {
+		*oom = true;
+		return v;
+	}
+	*cap = c;
+	return p;
+}
 
 struct ids {
 	int32_t *v;
@@ -123,17 +139,9 @@ struct ids {
 
 static void push(struct ids *o, int32_t id)
 {
-	if (o->n == o->cap) {
-		size_t cap = o->cap ? 2 * o->cap : 64;
-		int32_t *v = realloc(o->v, cap * sizeof *v);
-		if (!v) {
-			o->oom = true;
-			return;
-		}
-		o->v = v;
-		o->cap = cap;
-	}
-	o->v[o->n++] = id;
+	o->v = grow(o->v, &o->cap, o->n, sizeof *o->v, &o->oom);
+	if (o->n < o->cap)
+		o->v[o->n++] = id;
 }
 
 /* ---- a binary heap of merge candidates ------------------------------------------------------- */
@@ -166,16 +174,9 @@ static bool before(const struct heap *h, const struct bigram *a, const struct bi
 
 static void heap_push(struct heap *h, struct bigram b)
 {
-	if (h->n == h->cap) {
-		size_t cap = h->cap ? 2 * h->cap : 64;
-		struct bigram *v = realloc(h->v, cap * sizeof *v);
-		if (!v) {
-			h->oom = true;
-			return;
-		}
-		h->v = v;
-		h->cap = cap;
-	}
+	h->v = grow(h->v, &h->cap, h->n, sizeof *h->v, &h->oom);
+	if (h->n == h->cap)
+		return;
 	size_t i = h->n++;
 	while (i > 0) {
 		size_t p = (i - 1) / 2;
@@ -234,16 +235,9 @@ static void split_chars(struct merger *m, const char *s, size_t len)
 		size_t n = lead_len[(unsigned char)s[off] >> 4];
 		if (n > len - off)
 			n = len - off;
-		if (m->n_sym == m->cap) {
-			size_t cap = m->cap ? 2 * m->cap : 64;
-			struct sym *v = realloc(m->sym, cap * sizeof *v);
-			if (!v) {
-				m->oom = true;
-				return;
-			}
-			m->sym = v;
-			m->cap = cap;
-		}
+		m->sym = grow(m->sym, &m->cap, m->n_sym, sizeof *m->sym, &m->oom);
+		if (m->n_sym == m->cap)
+			return;
 		struct sym *y = &m->sym[m->n_sym];
 		y->text = s + off;
 		y->n = (uint32_t)n;
@@ -404,17 +398,9 @@ static void add_end(struct ends *e, size_t end)
 {
 	if (e->n && e->v[e->n - 1] == end)
 		return; /* empty word */
-	if (e->n == e->cap) {
-		size_t cap = e->cap ? 2 * e->cap : 64;
-		size_t *v = realloc(e->v, cap * sizeof *v);
-		if (!v) {
-			e->oom = true;
-			return;
-		}
-		e->v = v;
-		e->cap = cap;
-	}
-	e->v[e->n++] = end;
+	e->v = grow(e->v, &e->cap, e->n, sizeof *e->v, &e->oom);
+	if (e->n < e->cap)
+		e->v[e->n++] = end;
 }
 
 /* 's 't 're 've 'm 'll 'd at pos (case-insensitive for Llama 3): the length matched, or 0. */
