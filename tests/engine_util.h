@@ -33,10 +33,10 @@ int eu_synth(const char *path, const struct eu_spec *s, struct bn_err *err);
  * embedding/output in embd_type (F16, Q8_0 or F32), through tools/common/quant_plan. */
 int eu_quantize(const char *in, const char *out, uint32_t target, uint32_t embd_type, struct bn_err *err);
 
-/* The pipeline's own files: `mkmodel --preset P [--layers L]` (L = 0: the preset's) converted by gguf-convert to outtype
- * (f32, i2_s, tq1_0, tq2_0), cached and redone when either tool is newer (malloc'd path, NULL on
- * failure). */
-char *eu_converted(const char *preset, unsigned layers, const char *outtype);
+/* The pipeline's own files: `mkmodel --preset P [--layers L] [--tokenizer T]` (L = 0: the
+ * preset's; T NULL: the preset's) converted by gguf-convert to outtype (f32, f16, i2_s, tq1_0,
+ * tq2_0), cached and redone when either tool is newer (malloc'd path, NULL on failure). */
+char *eu_converted(const char *preset, unsigned layers, const char *tokenizer, const char *outtype);
 
 /* in (f32) -> out with every projection (attn_*, ffn_* 2-D weights) stored as `type` (F16 or
  * BF16, rounded to nearest even) and everything else copied. */

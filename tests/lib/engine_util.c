@@ -308,21 +308,23 @@ static bool stale(const char *a, const char *b) /* a is missing or not newer tha
 	return stat(a, &sa) != 0 || (stat(b, &sb) == 0 && sb.st_mtime >= sa.st_mtime);
 }
 
-char *eu_converted(const char *preset, unsigned layers, const char *outtype)
+char *eu_converted(const char *preset, unsigned layers, const char *tokenizer, const char *outtype)
 {
 	char name[256], dir[256];
-	snprintf(dir, sizeof dir, "%s-%u", preset, layers);
-	snprintf(name, sizeof name, "%s-%u.%s.gguf", preset, layers, outtype);
+	snprintf(dir, sizeof dir, "%s-%u%s%s", preset, layers, tokenizer ? "-" : "", tokenizer ? tokenizer : "");
+	snprintf(name, sizeof name, "%s.%s.gguf", dir, outtype);
 	char *ckpt = eu_cache_path(dir), *out = eu_cache_path(name);
 	char *mk = tu_bin("mkmodel"), *cv = tu_bin("gguf-convert");
 	char *manifest = bn_path_join(ckpt, "config.json");
 	char cmd[16384];
 	int st = 0;
 	if (stale(manifest, mk)) {
-		char lay[32] = "";
+		char lay[32] = "", tk[64] = "";
 		if (layers)
 			snprintf(lay, sizeof lay, "--layers %u", layers);
-		snprintf(cmd, sizeof cmd, "%s -q --preset %s %s --outdir '%s'", mk, preset, lay, ckpt);
+		if (tokenizer)
+			snprintf(tk, sizeof tk, "--tokenizer %s", tokenizer);
+		snprintf(cmd, sizeof cmd, "%s -q --preset %s %s %s --outdir '%s'", mk, preset, lay, tk, ckpt);
 		struct tu_run r = tu_sh(cmd);
 		st = r.status;
 		tu_run_free(&r);

@@ -3,7 +3,8 @@
  * digits, accented and CJK letters, emoji and other characters the model never saw) compared id
  * for id with spm_encode.  Byte-level BPE: a hand-built vocabulary and merge list whose results
  * are worked out by hand in the comments, the pre-tokenizer splits (Llama 3, GPT-2, default)
- * checked case by case, special tokens, BOS/EOS and decoding. */
+ * checked case by case, special tokens, BOS/EOS and decoding; and the Llama-3-style vocabulary
+ * the pipeline converts (mkmodel + gguf-convert) round-trips. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "bn_file.h"
+#include "engine_util.h"
 #include "gguf.h"
 #include "spm.h"
 #include "test_util.h"
@@ -387,6 +389,40 @@ Test(tokenizer_bpe, decodes_pieces_back_to_bytes)
 		m += tok_piece(t, ids[i], false, out + m, sizeof out - m);
 	cr_assert(eq(sz, m, strlen(s)));
 	cr_assert(eq(int, memcmp(out, s, m), 0));
+	free(ids);
+	tok_close(t);
+	free(path);
+}
+
+Test(tokenizer_bpe, reads_the_converters_llama3_style_vocabulary)
+{
+	/* mkmodel's Llama-3-style tokenizer.json (32002 tokens, 31490 merges, the Llama-3 specials)
+	 * through gguf-convert, as the pipeline makes it for BitNet-b1.58-2B-4T and Llama3-8B-1.58 */
+	char *path = eu_converted("bitnet_b1_58-large", 1, "bpe", "i2_s");
+	cr_assert(path != NULL, "mkmodel or gguf-convert failed");
+	struct tokenizer *t = open_tok(path);
+	cr_assert(eq(int, tok_model(t), TOK_BPE));
+	cr_assert(eq(int, tok_pre(t), PRE_LLAMA3));
+	const int32_t bos = tok_find(t, "<|begin_of_text|>"), eot = tok_find(t, "<|eot_id|>");
+	cr_assert(eq(i32, tok_bos(t), bos));
+	cr_assert(tok_is_eog(t, eot) && tok_is_eog(t, tok_eos(t)));
+	const char *s = "Hello world, the quick brown fox jumps over 12345 lazy dogs.\n\tcaf\xc3\xa9 \xf0\x9f\x99\x82 done";
+	int32_t *ids;
+	size_t n;
+	encode(t, s, true, true, &ids, &n);
+	cr_assert(eq(i32, ids[0], bos));
+	cr_assert(lt(sz, n, strlen(s)), "merges apply: %zu ids for %zu bytes", n, strlen(s));
+	char out[256];
+	size_t m = 0;
+	for (size_t i = 1; i < n; i++)
+		m += tok_piece(t, ids[i], false, out + m, sizeof out - m);
+	cr_assert(eq(sz, m, strlen(s)));
+	cr_assert(eq(int, memcmp(out, s, m), 0), "decode(encode(s)) == s");
+	free(ids);
+	/* the end-of-turn marker of the llama3 chat template is one token */
+	encode(t, "<|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|>", false, true, &ids, &n);
+	cr_assert(eq(i32, ids[0], tok_find(t, "<|start_header_id|>")));
+	cr_assert(eq(i32, ids[n - 1], eot));
 	free(ids);
 	tok_close(t);
 	free(path);
