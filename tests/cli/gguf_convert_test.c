@@ -22,10 +22,41 @@
 
 /* ---- helpers ---------------------------------------------------------------------------------- */
 
+/* Scratch directories of the running test, removed after it (each test is its own process):
+ * the converted models add up to hundreds of MB per run. */
+static char *scratch[32];
+static size_t n_scratch;
+
+static char *mkdtemp_test(const char *name)
+{
+	char *d = tu_mkdtemp(name);
+	cr_assert_not_null(d);
+	if (n_scratch < sizeof scratch / sizeof *scratch)
+		scratch[n_scratch++] = strdup(d);
+	return d;
+}
+
+static void remove_scratch(void)
+{
+	for (size_t i = 0; i < n_scratch; i++) {
+		char cmd[4200];
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", scratch[i]);
+		struct tu_run r = tu_sh(cmd);
+		tu_run_free(&r);
+		free(scratch[i]);
+	}
+	n_scratch = 0;
+}
+
+TestSuite(gguf_convert, .fini = remove_scratch);
+TestSuite(gguf_convert_malformed, .fini = remove_scratch);
+TestSuite(gguf_convert_cli, .fini = remove_scratch);
+TestSuite(gguf_convert_direct, .fini = remove_scratch);
+
 /* mkmodel --preset P --outdir <tmp>/<name> [args]; returns the model directory. */
 static char *gen(const char *test, const char *name, const char *preset, const char *const *args)
 {
-	char *dir = tu_mkdtemp(test);
+	char *dir = mkdtemp_test(test);
 	char *out = bn_path_join(dir, name);
 	char *bin = tu_bin("mkmodel");
 	const char *argv[16] = { bin, "-q", "--preset", preset, "--outdir", out };
@@ -604,7 +635,7 @@ Test(gguf_convert, bpe_tokenizer_json_gives_gpt2_tokens_merges_and_special_ids)
 
 Test(gguf_convert, bpe_pre_tokenizer_comes_from_the_family_or_from_pre)
 {
-	char *dir = tu_mkdtemp("bpe_pre");
+	char *dir = mkdtemp_test("bpe_pre");
 	char *d = bn_path_join(dir, "Falcon3-1B-Instruct-1.58bit");
 	char *bin = tu_bin("mkmodel");
 	const char *mk[] = { bin, "-q", "--preset", "tiny-llama", "--outdir", d, NULL };
@@ -1075,7 +1106,7 @@ static char *make_ckpt(const char *test, const char *name, const char *arch, uns
 	char tvt[128];
 	snprintf(tvt, sizeof tvt, "%s_tok", test);
 	char *tv = gen(tvt, "tv-f32", "tv-f32", NULL);
-	char *dir = tu_mkdtemp(test);
+	char *dir = mkdtemp_test(test);
 	char *d = bn_path_join(dir, name);
 	struct bn_err e = { 0 };
 	cr_assert(eq(int, bn_mkdir_p(d, &e), 0));
@@ -1193,7 +1224,7 @@ Test(gguf_convert_direct, token_embedding_is_q8_0_when_rows_are_not_256_and_f16_
 
 Test(gguf_convert_direct, make_direct_1_builds_the_final_file_straight_from_the_checkpoint)
 {
-	char *dir = tu_mkdtemp("direct_make");
+	char *dir = mkdtemp_test("direct_make");
 	char *root = tu_root("");
 	char cmd[8192];
 	snprintf(cmd, sizeof cmd, "make -s -C '%s' MODEL=tiny MODEL_DIR='%s/tiny' LOG_DIR='%s/logs' "
@@ -1289,7 +1320,7 @@ Test(gguf_convert_direct, equals_convert_f32_then_i2s_quantize_on_unseen_checkpo
  * F32 weight_scale (AutoBitLinear), BF16 norms and embedding, GQA 4/2, a BPE tokenizer. */
 static char *make_b158(const char *test)
 {
-	char *dir = tu_mkdtemp(test);
+	char *dir = mkdtemp_test(test);
 	char *d = bn_path_join(dir, "bitnet-b158-small");
 	struct bn_err e = { 0 };
 	cr_assert(eq(int, bn_mkdir_p(d, &e), 0));

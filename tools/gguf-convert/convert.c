@@ -2,8 +2,11 @@
  * produced), check free disk against the exact output size, write the header, stream each tensor
  * through the worker pool in chunks (the write itself stays sequential), then re-open the file,
  * verify it and print a summary.  Invariant: memory is bounded by the chunk ring and the
- * tokenizer, never by the model: source pages are dropped from the mapping once converted. */
+ * tokenizer, never by the model: dense tensors are read with pread() a chunk at a time (no pages
+ * mapped, nothing to unmap), and the few read through the mapping (packed or permuted rows) have
+ * their pages dropped once converted. */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +23,9 @@
 
 #define CHUNK_ELEMS (1u << 18)   /* ~1 MB of f32 per chunk: produced and encoded in cache */
 #define MAX_CONFIG (16u << 20)
+/* A weight_quant tensor is read twice (its mean first); up to this size it is read once into
+ * memory instead, which bounds memory by this, not by the model. */
+#define TBUF_MAX ((size_t)64 << 20)
 
 void cv_model_name(const char *dir, char *buf, size_t size)
 {
@@ -56,11 +62,27 @@ char *cv_default_outfile(const char *model_dir, const char *outtype)
 struct scratch {
 	float *buf;
 	size_t cap;   /* floats */
+	uint8_t *raw; /* source bytes read with pread */
+	size_t raw_cap;
 };
 
 static void scratch_fini(void *s_)
 {
 	free(((struct scratch *)s_)->buf);
+	free(((struct scratch *)s_)->raw);
+}
+
+static uint8_t *scratch_raw(void *s_, size_t n)
+{
+	struct scratch *s = s_;
+	if (n > s->raw_cap) {
+		uint8_t *nb = realloc(s->raw, n);
+		if (!nb)
+			return NULL;
+		s->raw = nb;
+		s->raw_cap = n;
+	}
+	return s->raw;
 }
 
 static float *scratch_get(void *s_, size_t n)
@@ -99,6 +121,13 @@ struct run {
 	double *partial;
 	struct tern *tern;
 	bool check_tern;
+	int *fds;                /* per shard, for pread */
+	size_t n_fds;
+	int fd;                  /* the current tensor's shard if it is dense, else -1 */
+	uint64_t foff;           /* file offset of its data */
+	uint8_t *tbuf;           /* the current tensor's source bytes, if use_tbuf */
+	size_t tbuf_cap;
+	bool use_tbuf;
 	/* the ring */
 	size_t window;
 	uint8_t **slot;
@@ -119,22 +148,67 @@ static void drop_pages(const uint8_t *a, size_t n)
 		madvise((void *)b, e - b, MADV_DONTNEED);
 }
 
-static void drop_src_rows(const struct cv_tensor *t, uint64_t r0, uint64_t nr)
+/* Reads source rows [r0, r0 + nr) of the current (dense) tensor into buf. */
+static int read_rows(const struct run *R, uint64_t r0, uint64_t nr, uint8_t *buf,
+		     struct bn_err *err)
 {
-	const struct st_tensor *s = t->src;
-	size_t row = (size_t)(t->cols * st_dtype_size(s->dtype));
-	drop_pages(s->data + r0 * row, (size_t)nr * row);
+	const struct cv_tensor *t = R->t;
+	size_t n = (size_t)(nr * cv_row_bytes(t));
+	uint64_t off = R->foff + r0 * cv_row_bytes(t);
+	while (n > 0) {
+		ssize_t got = pread(R->fd, buf, n, (off_t)off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return bn_seterrno(err, got < 0 ? errno : EIO, "%s: reading %s",
+					   R->x->st->shards[t->src->shard].path, t->src->name);
+		buf += got;
+		off += (uint64_t)got;
+		n -= (size_t)got;
+	}
+	return 0;
+}
+
+/* The current tensor's f32 rows [r0, r0 + nr) into x. */
+static int rows_into(const struct run *R, void *scratch, uint64_t r0, uint64_t nr, float *x,
+		     struct bn_err *err)
+{
+	const struct cv_tensor *t = R->t;
+	if (R->fd < 0) {
+		cv_rows(t, &R->prep, r0, nr, x);
+		return 0;
+	}
+	if (R->use_tbuf) {
+		cv_rows_src(t, &R->prep, nr, R->tbuf + r0 * cv_row_bytes(t), x);
+		return 0;
+	}
+	if (t->src->dtype == ST_F32 && !t->wquant) /* nothing to convert: read in place */
+		return read_rows(R, r0, nr, (uint8_t *)x, err);
+	uint8_t *raw = scratch_raw(scratch, (size_t)(nr * cv_row_bytes(t)));
+	if (!raw)
+		return bn_seterr(err, BN_ENOMEM, "out of memory");
+	int rc = read_rows(R, r0, nr, raw, err);
+	if (!rc)
+		cv_rows_src(t, &R->prep, nr, raw, x);
+	return rc;
 }
 
 static int sum_item(void *arg, size_t i, void *scratch, struct bn_err *err)
 {
 	struct run *R = arg;
-	(void)scratch;
-	(void)err;
 	uint64_t r0 = i * R->sum_rows, nr = BN_MIN(R->sum_rows, R->t->rows - r0);
-	R->partial[i] = cv_abs_sum(R->t, r0, nr);
-	drop_src_rows(R->t, r0, nr);
-	return 0;
+	if (R->fd < 0) {
+		R->partial[i] = cv_abs_sum(R->t, r0, nr);
+		return 0;
+	}
+	uint8_t *raw = R->use_tbuf ? R->tbuf + r0 * cv_row_bytes(R->t) :
+				     scratch_raw(scratch, (size_t)(nr * cv_row_bytes(R->t)));
+	if (!raw)
+		return bn_seterr(err, BN_ENOMEM, "out of memory");
+	int rc = read_rows(R, r0, nr, raw, err);
+	if (!rc)
+		R->partial[i] = cv_abs_sum_src(R->t, nr, raw);
+	return rc;
 }
 
 static void tern_chunk(struct tern *tc, const float *x, size_t n)
@@ -161,15 +235,15 @@ static int scan_item(void *arg, size_t i, void *scratch, struct bn_err *err)
 	float *x = scratch_get(scratch, nr * t->cols);
 	if (!x)
 		return bn_seterr(err, BN_ENOMEM, "out of memory");
-	cv_rows(t, &R->prep, r0, nr, x);
+	int rc = rows_into(R, scratch, r0, nr, x, err);
+	if (rc)
+		return rc;
 	if (R->check_tern) {
 		memset(&R->tern[i], 0, sizeof R->tern[i]);
 		tern_chunk(&R->tern[i], x, nr * t->cols);
 	}
 	if (R->enc.scan)
 		R->enc.scan_chunk(&R->enc, x, r0, nr, i);
-	if (!t->perm_heads && !t->scale)
-		drop_src_rows(t, r0, nr);
 	return 0;
 }
 
@@ -180,21 +254,23 @@ static int produce_item(void *arg, size_t i, void *scratch, struct bn_err *err)
 	uint64_t r0 = i * R->chunk_rows, nr = BN_MIN(R->chunk_rows, t->rows - r0);
 	size_t s = i % R->window;
 	uint64_t nb = R->enc.chunk_bytes(&R->enc, r0, nr);
+	int rc;
 	if (nb > R->slot_cap)
 		return bn_seterr(err, BN_EINVAL, "%s: chunk of %llu bytes exceeds the %zu-byte buffer",
 				 t->name, (unsigned long long)nb, R->slot_cap);
-	if (R->enc.type == GGUF_TYPE_F32 && R->enc.chunk_bytes(&R->enc, r0, nr) == nr * t->cols * 4 &&
-	    R->enc.nbytes == t->n * 4 && !R->enc.trailer) {
-		cv_rows(t, &R->prep, r0, nr, (float *)R->slot[s]);
+	if (R->enc.type == GGUF_TYPE_F32 && nb == nr * t->cols * 4 && R->enc.nbytes == t->n * 4 &&
+	    !R->enc.trailer) {
+		rc = rows_into(R, scratch, r0, nr, (float *)R->slot[s], err);
 	} else {
 		float *x = scratch_get(scratch, nr * t->cols);
 		if (!x)
 			return bn_seterr(err, BN_ENOMEM, "out of memory");
-		cv_rows(t, &R->prep, r0, nr, x);
-		R->enc.encode(&R->enc, x, r0, nr, i, R->slot[s]);
+		rc = rows_into(R, scratch, r0, nr, x, err);
+		if (!rc)
+			R->enc.encode(&R->enc, x, r0, nr, i, R->slot[s]);
 	}
 	R->slot_len[s] = nb;
-	return 0;
+	return rc;
 }
 
 static int consume_item(void *arg, size_t i, struct bn_err *err)
@@ -208,11 +284,6 @@ static int consume_item(void *arg, size_t i, struct bn_err *err)
 		return rc;
 	R->written += R->slot_len[s];
 	bn_progress_update(&R->pg, R->written);
-	const struct cv_tensor *t = R->t;
-	if (!t->perm_heads && !t->scale) {
-		uint64_t r0 = i * R->chunk_rows;
-		drop_src_rows(t, r0, BN_MIN(R->chunk_rows, t->rows - r0));
-	}
 	return 0;
 }
 
@@ -253,10 +324,24 @@ static int stream_tensor(struct run *R, const struct cv_outtype *ot, const struc
 {
 	int rc;
 	R->t = t;
+	R->fd = cv_dense(t) ? R->fds[t->src->shard] : -1;
+	R->foff = (uint64_t)(t->src->data - R->x->st->shards[t->src->shard].map.data);
 	memset(&R->prep, 0, sizeof R->prep);
 	memset(&R->enc, 0, sizeof R->enc);
 	if (t->scale)
 		R->prep.wscale = st_get_f32(t->scale, 0);
+	R->use_tbuf = false;
+	size_t tbytes = (size_t)(t->rows * cv_row_bytes(t));
+	if (t->wquant && R->fd >= 0 && tbytes <= TBUF_MAX) {
+		if (tbytes > R->tbuf_cap) {
+			uint8_t *nb = realloc(R->tbuf, tbytes);
+			if (!nb)
+				return bn_seterr(err, BN_ENOMEM, "out of memory");
+			R->tbuf = nb;
+			R->tbuf_cap = tbytes;
+		}
+		R->use_tbuf = true; /* the sum pass reads it in, the stream converts from it */
+	}
 	if (t->wquant) {
 		/* weight_quant's mean |x|: a fixed decomposition, so the same for any threads */
 		uint64_t per = CHUNK_ELEMS / t->cols;
@@ -322,7 +407,8 @@ static int stream_tensor(struct run *R, const struct cv_outtype *ot, const struc
 		goto out;
 	if (R->enc.trailer && (rc = R->enc.trailer(&R->enc, R->w, err)))
 		goto out;
-	drop_pages(t->src->data, t->src->nbytes);
+	if (R->fd < 0) /* read through the mapping: drop its pages */
+		drop_pages(t->src->data, t->src->nbytes);
 out:
 	if (R->enc.fini)
 		R->enc.fini(&R->enc);
@@ -471,6 +557,20 @@ int cv_convert(const struct cv_opts *o, struct bn_err *err)
 		goto out;
 	if ((rc = st_open(&x.st, o->model_dir, o->order, err)))
 		goto out;
+	/* the shards again, for pread: dense tensors are read in chunks, not through the map */
+	if (!(R.fds = malloc((x.st->n_shards ? x.st->n_shards : 1) * sizeof *R.fds))) {
+		rc = bn_seterr(err, BN_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (; R.n_fds < x.st->n_shards; R.n_fds++) {
+		int fd = open(x.st->shards[R.n_fds].path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			rc = bn_seterrno(err, errno, "%s: cannot open", x.st->shards[R.n_fds].path);
+			goto out;
+		}
+		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+		R.fds[R.n_fds] = fd;
+	}
 	if ((rc = cv_plan_build(&x.plan, x.st, &x.cfg, x.vocab.n, err)))
 		goto out;
 	for (size_t i = 0; i < x.plan.n; i++)
@@ -570,6 +670,10 @@ out:
 	free(R.slot_len);
 	free(R.partial);
 	free(R.tern);
+	free(R.tbuf);
+	for (size_t i = 0; i < R.n_fds; i++)
+		close(R.fds[i]);
+	free(R.fds);
 	free(outfile);
 	cv_plan_free(&x.plan);
 	st_close(x.st);

@@ -198,11 +198,20 @@ struct cv_prep {
 };
 
 /* Final f32 rows [r0, r0 + nr) of tensor t (after unpacking, weight_quant and permutation)
- * into dst (nr * t->cols floats).  Thread-safe. */
+ * into dst (nr * t->cols floats), reading the mapped checkpoint.  Thread-safe. */
 void cv_rows(const struct cv_tensor *t, const struct cv_prep *pp, uint64_t r0, uint64_t nr,
 	     float *dst);
 /* Sum of |x| in double over source rows [r0, r0 + nr) (weight_quant's mean, §5.1). */
 double cv_abs_sum(const struct cv_tensor *t, uint64_t r0, uint64_t nr);
+/* A tensor whose output row r comes from source row r (not packed, not permuted): its rows can
+ * be read as one byte range, row r at byte r * cv_row_bytes(t) of its data. */
+bool cv_dense(const struct cv_tensor *t);
+uint64_t cv_row_bytes(const struct cv_tensor *t);
+/* cv_rows and cv_abs_sum of a dense tensor from a copy of its source rows: src holds the bytes
+ * of rows [r0, r0 + nr). */
+void cv_rows_src(const struct cv_tensor *t, const struct cv_prep *pp, uint64_t nr,
+		 const uint8_t *src, float *dst);
+double cv_abs_sum_src(const struct cv_tensor *t, uint64_t nr, const uint8_t *src);
 /* Derives s from the sum of |x| over the whole tensor. */
 float cv_wquant_scale(double abs_sum, uint64_t n);
 /* Fills pp->s and pp->inv for tensor t from the sum of |x|. */

@@ -344,11 +344,10 @@ static void f16_init(void)
 		f16_table[h] = bn_f16_to_f32((uint16_t)h);
 }
 
-/* Source row r (n = cols elements) widened to f32. */
-CV_HOT static void src_row(const struct st_tensor *s, uint64_t r, uint64_t cols, float *d)
+/* cols source elements of dtype dt at p widened to f32. */
+CV_HOT static void widen(enum st_dtype dt, const uint8_t *p, uint64_t cols, float *d)
 {
-	const uint8_t *p = s->data + r * cols * st_dtype_size(s->dtype);
-	switch (s->dtype) {
+	switch (dt) {
 	case ST_F32:
 		memcpy(d, p, cols * 4);
 		break;
@@ -373,6 +372,12 @@ CV_HOT static void src_row(const struct st_tensor *s, uint64_t r, uint64_t cols,
 	}
 }
 
+/* Source row r (cols elements) widened to f32. */
+static void src_row(const struct st_tensor *s, uint64_t r, uint64_t cols, float *d)
+{
+	widen(s->dtype, s->data + r * cols * st_dtype_size(s->dtype), cols, d);
+}
+
 /* Unpacked row u of a packed [M/4, K] U8 tensor (§5.3): code (b >> 2i) & 3 of packed row
  * u mod M/4 with i = u div M/4; value (code - 1) divided or multiplied by the scale (f32). */
 static void packed_row(const struct cv_tensor *t, float wscale, bool mul, uint64_t u, float *d)
@@ -388,8 +393,21 @@ static void packed_row(const struct cv_tensor *t, float wscale, bool mul, uint64
 		d[i] = val[(p[i] >> sh) & 3];
 }
 
-CV_HOT static void rows_impl(const struct cv_tensor *t, const struct cv_prep *pp, uint64_t r0,
-			      uint64_t nr, float *dst)
+/* (x·s).round().clamp(-1, 1) / s in f32: round-half-even then clamp gives ±1 exactly when
+ * |x·s| > 0.5 and ±0 otherwise (sign kept, so -0.0 as rint gives it); ±1/s is ±(1/s).  NaN
+ * stays NaN.  Written as selects so that it vectorizes. */
+CV_HOT static void wquant(const struct cv_prep *pp, float *d, uint64_t n)
+{
+	const float s = pp->s, one = pp->inv, zero = 0.0f;
+	for (uint64_t i = 0; i < n; i++) {
+		float v = d[i] * s, a = fabsf(v);
+		float m = a > 0.5f ? one : zero;
+		d[i] = a == a ? copysignf(m, v) : v;
+	}
+}
+
+static void rows_impl(const struct cv_tensor *t, const struct cv_prep *pp, uint64_t r0,
+		      uint64_t nr, float *dst)
 {
 	const uint64_t cols = t->cols;
 	for (uint64_t r = r0; r < r0 + nr; r++) {
@@ -404,33 +422,41 @@ CV_HOT static void rows_impl(const struct cv_tensor *t, const struct cv_prep *pp
 			packed_row(t, pp->wscale, t->scale_mul, sr, d);
 		else
 			src_row(t->src, sr, cols, d);
-		if (!t->wquant)
-			continue;
-		/* (x·s).round().clamp(-1, 1) / s in f32: round-half-even then clamp gives ±1 exactly
-		 * when |x·s| > 0.5 and ±0 otherwise (sign kept, so -0.0 as rint gives it); ±1/s is
-		 * ±(1/s).  NaN stays NaN.  Written as selects so that it vectorizes. */
-		const float s = pp->s, one = pp->inv, zero = 0.0f;
-		for (uint64_t i = 0; i < cols; i++) {
-			float v = d[i] * s, a = fabsf(v);
-			float m = a > 0.5f ? one : zero;
-			d[i] = a == a ? copysignf(m, v) : v;
-		}
 	}
+	if (t->wquant)
+		wquant(pp, dst, nr * cols);
 }
 
-CV_HOT static double abs_sum_impl(const struct cv_tensor *t, uint64_t r0, uint64_t nr)
+bool cv_dense(const struct cv_tensor *t)
 {
-	/* 8 interleaved partial sums (a fixed pattern, so the result depends only on the rows
-	 * given), combined in order. */
+	return !t->scale && !t->perm_heads;
+}
+
+uint64_t cv_row_bytes(const struct cv_tensor *t)
+{
+	return t->cols * st_dtype_size(t->src->dtype);
+}
+
+void cv_rows_src(const struct cv_tensor *t, const struct cv_prep *pp, uint64_t nr,
+		 const uint8_t *src, float *dst)
+{
+	widen(t->src->dtype, src, nr * t->cols, dst);
+	if (t->wquant)
+		wquant(pp, dst, nr * t->cols);
+}
+
+/* 8 interleaved partial sums of |x| in double (a fixed pattern per row, so the result depends
+ * only on the rows given), combined in a fixed order. */
+CV_HOT static double abs_sum_impl(enum st_dtype dt, const uint8_t *src, uint64_t nr,
+				  uint64_t cols)
+{
 	double acc[8] = { 0 };
 	float buf[1024];
-	const uint64_t cols = t->cols;
-	for (uint64_t r = r0; r < r0 + nr; r++) {
+	const size_t es = st_dtype_size(dt);
+	for (uint64_t r = 0; r < nr; r++) {
 		for (uint64_t c0 = 0; c0 < cols; c0 += 1024) {
 			uint64_t n = BN_MIN((uint64_t)1024, cols - c0);
-			struct st_tensor part = *t->src;
-			part.data = t->src->data + (r * cols + c0) * st_dtype_size(t->src->dtype);
-			src_row(&part, 0, n, buf);
+			widen(dt, src + (r * cols + c0) * es, n, buf);
 			uint64_t i = 0;
 			for (; i + 8 <= n; i += 8)
 				for (int j = 0; j < 8; j++)
@@ -451,7 +477,12 @@ void cv_rows(const struct cv_tensor *t, const struct cv_prep *pp, uint64_t r0, u
 
 double cv_abs_sum(const struct cv_tensor *t, uint64_t r0, uint64_t nr)
 {
-	return abs_sum_impl(t, r0, nr);
+	return abs_sum_impl(t->src->dtype, t->src->data + r0 * cv_row_bytes(t), nr, t->cols);
+}
+
+double cv_abs_sum_src(const struct cv_tensor *t, uint64_t nr, const uint8_t *src)
+{
+	return abs_sum_impl(t->src->dtype, src, nr, t->cols);
 }
 
 float cv_wquant_scale(double abs_sum, uint64_t n)
