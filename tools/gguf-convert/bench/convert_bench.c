@@ -275,12 +275,12 @@ int main(int argc, char **argv)
 	printf("  %-34s %7.2f s [%.2f-%.2f]  reference two-step %.2f s (%.2f + %.2f): %.1fx faster "
 	       "(best run: %.1fx; goal >= 10x)\n", "gguf-convert --outtype i2_s", ti, lo, hi, ref2,
 	       REF_F32_S, REF_QUANT_S, ref2 / ti, ref2 / lo);
-	printf("  %-34s %.2f (1-minute load average; the machine is shared: compare ratios)\n",
-	       "load during the runs", load_end);
 	printf("  %-34s %7.0f MiB [%.0f-%.0f]  (reference %.0f MiB peak over its two steps)\n",
 	       "  peak RSS", mi, mlo, mhi, REF_F32_RSS_MIB);
 	printf("  sizes: checkpoint %.2f GB, f32 %.2f GB, i2_s %.3f GB\n",
 	       (double)file_size(st_path) / 1e9, (double)f32_bytes / 1e9, (double)i2s_bytes / 1e9);
+	printf("  %-34s %.2f (1-minute load average; the machine is shared: compare ratios)\n",
+	       "load during the runs", load_end);
 	return 0;
 fail_io:
 	fprintf(stderr, "convert-bench: %s: %s\n", floor_path, strerror(errno));
