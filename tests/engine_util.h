@@ -35,8 +35,10 @@ int eu_quantize(const char *in, const char *out, uint32_t target, uint32_t embd_
 
 /* The pipeline's own files: `mkmodel --preset P [--layers L] [--tokenizer T]` (L = 0: the
  * preset's; T NULL: the preset's) converted by gguf-convert to outtype (f32, f16, i2_s, tq1_0,
- * tq2_0), cached and redone when either tool is newer (malloc'd path, NULL on failure). */
-char *eu_converted(const char *preset, unsigned layers, const char *tokenizer, const char *outtype);
+ * tq2_0) in dir (NULL: the cache, for small models), redone when either tool is newer than the
+ * file (malloc'd path, NULL on failure). */
+char *eu_converted(const char *dir, const char *preset, unsigned layers, const char *tokenizer,
+		   const char *outtype);
 
 /* in (f32) -> out with every projection (attn_*, ffn_* 2-D weights) stored as `type` (F16 or
  * BF16, rounded to nearest even) and everything else copied. */

@@ -308,12 +308,14 @@ static bool stale(const char *a, const char *b) /* a is missing or not newer tha
 	return stat(a, &sa) != 0 || (stat(b, &sb) == 0 && sb.st_mtime >= sa.st_mtime);
 }
 
-char *eu_converted(const char *preset, unsigned layers, const char *tokenizer, const char *outtype)
+char *eu_converted(const char *dir, const char *preset, unsigned layers, const char *tokenizer, const char *outtype)
 {
-	char name[256], dir[256];
-	snprintf(dir, sizeof dir, "%s-%u%s%s", preset, layers, tokenizer ? "-" : "", tokenizer ? tokenizer : "");
-	snprintf(name, sizeof name, "%s.%s.gguf", dir, outtype);
-	char *ckpt = eu_cache_path(dir), *out = eu_cache_path(name);
+	char name[256], sub[256];
+	snprintf(sub, sizeof sub, "%s-%u%s%s", preset, layers, tokenizer ? "-" : "", tokenizer ? tokenizer : "");
+	snprintf(name, sizeof name, "%s.%s.gguf", sub, outtype);
+	char *base = dir ? strdup(dir) : cache_dir();
+	char *ckpt = base ? bn_path_join(base, sub) : NULL, *out = base ? bn_path_join(base, name) : NULL;
+	free(base);
 	char *mk = tu_bin("mkmodel"), *cv = tu_bin("gguf-convert");
 	char *manifest = bn_path_join(ckpt, "config.json");
 	char cmd[16384];

@@ -170,7 +170,7 @@ Test(engine_forward, f16_and_bf16_projections_match_with_their_roundings)
 	compare_typ("tv-llama f16 projections", h, f32, &REF_F16, TOL_TYP_F16, TOL_F32, tokens, N_TOK);
 	compare_typ("tv-llama bf16 projections", b, f32, &REF_BF16, TOL_TYP_F16, TOL_F32, tokens, N_TOK);
 	/* gguf-convert --outtype f16 (2-D weights F16, token_embd F32) */
-	char *conv = eu_converted("tv-f32", 0, NULL, "f16");
+	char *conv = eu_converted(NULL, "tv-f32", 0, NULL, "f16");
 	char *tv = eu_fixture("tv-f32.f32.gguf");
 	cr_assert(conv != NULL);
 	compare_typ("tv-f32 gguf-convert f16", conv, tv, &REF_F16, TOL_TYP_F16, TOL_F32, tokens, N_TOK);
@@ -318,17 +318,20 @@ Test(engine_forward, real_shapes_two_layers_of_bitnet_b1_58_large_through_the_pi
 	/* mkmodel's bitnet_b1_58-large (hidden 1536, FFN 4096, 16 heads of 96, vocab 32002) cut to 2
 	 * layers, converted by gguf-convert as the pipeline does: f32 (weight_quant'ed ternary), and
 	 * straight to i2_s and tq2_0 (byte-identical to f32 + i2s-quantize) */
-	char *f32 = eu_converted("bitnet_b1_58-large", 2, NULL, "f32");
-	char *i2 = eu_converted("bitnet_b1_58-large", 2, NULL, "i2_s");
-	char *t2 = eu_converted("bitnet_b1_58-large", 2, NULL, "tq2_0");
+	char *dir = tu_mkdtemp("engine_large2"); /* ~0.9 GB, removed at the end: not for a CI cache */
+	char *f32 = eu_converted(dir, "bitnet_b1_58-large", 2, NULL, "f32");
+	char *i2 = eu_converted(dir, "bitnet_b1_58-large", 2, NULL, "i2_s");
+	char *t2 = eu_converted(dir, "bitnet_b1_58-large", 2, NULL, "tq2_0");
 	cr_assert(f32 && i2 && t2, "mkmodel or gguf-convert failed");
 	const size_t n = 6;
 	compare("large2 f32", f32, f32, &REF_F32, TOL_F32, tokens, n);
 	compare("large2 i2_s", i2, f32, &REF_I2S, TOL_Q, tokens, n);
 	compare("large2 tq2_0", t2, f32, &REF_TQ, TOL_Q, tokens, n);
-	free(i2);
-	free(t2);
-	free(f32);
+	char cmd[4200];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	struct tu_run r = tu_sh(cmd);
+	tu_run_free(&r);
+	free(i2), free(t2), free(f32), free(dir);
 }
 
 /* The TL2 kernels generated for the test vector's tiles, linked into the test binary on x86_64

@@ -398,7 +398,8 @@ Test(tokenizer_bpe, reads_the_converters_llama3_style_vocabulary)
 {
 	/* mkmodel's Llama-3-style tokenizer.json (32002 tokens, 31490 merges, the Llama-3 specials)
 	 * through gguf-convert, as the pipeline makes it for BitNet-b1.58-2B-4T and Llama3-8B-1.58 */
-	char *path = eu_converted("bitnet_b1_58-large", 1, "bpe", "i2_s");
+	char *dir = tu_mkdtemp("tok_converted"); /* ~260 MB, removed at the end */
+	char *path = eu_converted(dir, "bitnet_b1_58-large", 1, "bpe", "i2_s");
 	cr_assert(path != NULL, "mkmodel or gguf-convert failed");
 	struct tokenizer *t = open_tok(path);
 	cr_assert(eq(int, tok_model(t), TOK_BPE));
@@ -425,7 +426,12 @@ Test(tokenizer_bpe, reads_the_converters_llama3_style_vocabulary)
 	cr_assert(eq(i32, ids[n - 1], eot));
 	free(ids);
 	tok_close(t);
+	char cmd[4200];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	struct tu_run r = tu_sh(cmd);
+	tu_run_free(&r);
 	free(path);
+	free(dir);
 }
 
 /* ---- pre-tokenizer splits --------------------------------------------------------------------- */
