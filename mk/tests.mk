@@ -22,5 +22,5 @@ T ?=
 ## test: build everything and run all tests (unit + CLI); reports go to LOG_DIR/tests/
 .PHONY: test
 test: $(TEST_BIN) $(BMSTEP) $$(ALL_TOOLS) $$(TEST_DEPS)
-	@mkdir -p $(LOG_DIR)/tests $(BUILD)/tests/tmp
+	@rm -rf $(BUILD)/tests/tmp && mkdir -p $(LOG_DIR)/tests $(BUILD)/tests/tmp
 	$(Q)$(TEST_ENV) $(TEST_BIN) --jobs $(NPROC) --tap=$(LOG_DIR)/tests/unit.tap $(T)
