@@ -1,25 +1,28 @@
 /* quantize-bench: wall time and peak RSS of `i2s-quantize IN OUT I2_S N` on a model-sized f32
- * GGUF, with 1 and more threads, printed next to llama-quantize's figures (anchors.md) and to
- * the time this machine takes to read the same input from the page cache (measured in the same
- * run).  Each configuration runs several times in a child process; wall time is the median,
- * peak RSS the child's ru_maxrss (file pages it has mapped included). */
-#include <errno.h>
+ * GGUF, for several thread counts N, next to llama-quantize's figures (anchors.md) and to two
+ * baselines measured in the same run for the same N: the time N threads take to read the input
+ * from the page cache (the floor of a one-pass tool), and the CPU the machine actually gives N
+ * busy threads (a shared machine may give 2 threads 1 CPU; then no tool can scale).  Each
+ * configuration runs several times in a child; wall time is the median, peak RSS the child's
+ * ru_maxrss (the mapped file pages it touched included). */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "bn_file.h"
 #include "bn_log.h"
 #include "bn_util.h"
 
 /* anchors.md (a), 24 layers: `llama-quantize … I2_S 1`. */
 #define ANCHOR_WALL 3.06
 #define ANCHOR_RSS_MB 2890.0
+#define MAX_BENCH_THREADS 64
 
 static void usage(FILE *f)
 {
@@ -27,7 +30,9 @@ static void usage(FILE *f)
 		"usage: quantize-bench --quantizer PATH --f32 FILE [--threads LIST] [--repeat N]\n"
 		"Times i2s-quantize (I2_S) on an f32 GGUF and reports its peak RSS, next to the\n"
 		"reference llama-quantize figures of anchors.md (3.06 s, 2890 MiB for\n"
-		"bitnet_b1_58-large) and to a page-cache read of the same input measured now.\n"
+		"bitnet_b1_58-large) and to baselines measured now for each thread count: reading\n"
+		"the input from the page cache with that many threads, and the CPUs that many\n"
+		"spinning threads get.\n"
 		"\n"
 		"  --quantizer PATH  the i2s-quantize binary\n"
 		"  --f32 FILE        input f32 GGUF (gguf-convert's output for the model); the output\n"
@@ -43,21 +48,87 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Reads the whole file once (1 MiB reads); seconds, or -1. */
-static double read_file_time(const char *path, uint64_t *bytes)
+static double median(double *v, unsigned n)
+{
+	qsort(v, n, sizeof *v, cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* ---- baselines ------------------------------------------------------------------------------- */
+
+struct reader {
+	int fd;
+	off_t from, to;
+	pthread_t tid;
+	int ok;
+};
+
+static void *read_stripe(void *arg)
+{
+	struct reader *r = arg;
+	char *buf = malloc(1 << 20);
+	r->ok = buf != NULL;
+	for (off_t o = r->from; buf && o < r->to;) {
+		ssize_t n = pread(r->fd, buf, (size_t)BN_MIN((off_t)1 << 20, r->to - o), o);
+		if (n <= 0) {
+			r->ok = 0;
+			break;
+		}
+		o += n;
+	}
+	free(buf);
+	return NULL;
+}
+
+/* Seconds for nt threads to read the file (each a contiguous 1/nt), or -1. */
+static double read_floor(const char *path, unsigned nt)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0)
 		return -1;
-	static char buf[1 << 20];
+	struct reader r[MAX_BENCH_THREADS];
 	double t0 = bn_now();
-	ssize_t n;
-	*bytes = 0;
-	while ((n = read(fd, buf, sizeof buf)) > 0)
-		*bytes += (uint64_t)n;
+	for (unsigned j = 0; j < nt; j++) {
+		r[j] = (struct reader){ fd, st.st_size / nt * j,
+					j + 1 == nt ? st.st_size : st.st_size / nt * (j + 1), 0, 0 };
+		pthread_create(&r[j].tid, NULL, read_stripe, &r[j]);
+	}
+	int ok = 1;
+	for (unsigned j = 0; j < nt; j++) {
+		pthread_join(r[j].tid, NULL);
+		ok &= r[j].ok;
+	}
 	double t = bn_now() - t0;
 	close(fd);
-	return n < 0 ? -1 : t;
+	return ok ? t : -1;
+}
+
+static void *spin(void *arg)
+{
+	double *cpu = arg, t0 = bn_now();
+	volatile unsigned long x = 0;
+	while (bn_now() - t0 < 0.4)
+		for (int k = 0; k < 100000; k++)
+			x += (unsigned long)k;
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	*cpu = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return NULL;
+}
+
+/* CPUs that nt spinning threads get, on average over 0.4 s. */
+static double cpu_capacity(unsigned nt)
+{
+	pthread_t tid[MAX_BENCH_THREADS];
+	double cpu[MAX_BENCH_THREADS], t0 = bn_now(), sum = 0;
+	for (unsigned j = 0; j < nt; j++)
+		pthread_create(&tid[j], NULL, spin, &cpu[j]);
+	for (unsigned j = 0; j < nt; j++) {
+		pthread_join(tid[j], NULL);
+		sum += cpu[j];
+	}
+	return sum / (bn_now() - t0);
 }
 
 /* Runs argv; wall seconds and the child's peak RSS in KiB.  -1 if it fails. */
@@ -68,6 +139,9 @@ static double run_child(char *const *argv, long *maxrss_kb)
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		if (null >= 0)
+			dup2(null, STDOUT_FILENO);
 		execv(argv[0], argv);
 		_exit(127);
 	}
@@ -109,61 +183,58 @@ int main(int argc, char **argv)
 		return bn_usage_error("missing --quantizer or --f32");
 	char out_path[4096];
 	snprintf(out_path, sizeof out_path, "%s.bench-i2_s.gguf", f32);
-
-	/* baseline: the input read from the page cache (second read; the first warms the cache) */
-	uint64_t bytes = 0;
-	double floor_s = read_file_time(f32, &bytes);
-	double f2 = read_file_time(f32, &bytes);
-	if (floor_s < 0 || f2 < 0) {
+	struct stat st;
+	if (stat(f32, &st) < 0 || read_floor(f32, 1) < 0) { /* also warms the page cache */
 		bn_error("%s: cannot read", f32);
 		return 1;
 	}
-	floor_s = BN_MIN(floor_s, f2);
 	char sz[32];
-	printf("input: %s, %s\n", f32, bn_fmt_bytes(bytes, sz, sizeof sz));
-	printf("read floor: %.3f s to read it from the page cache (%.1f GB/s, 1 thread)\n", floor_s,
-	       (double)bytes / floor_s / 1e9);
+	printf("input: %s, %s\n", f32, bn_fmt_bytes((uint64_t)st.st_size, sz, sizeof sz));
 	printf("reference: llama-quantize ... I2_S 1: %.2f s, %.0f MiB max RSS (anchors.md, "
 	       "bitnet_b1_58-large)\n", ANCHOR_WALL, ANCHOR_RSS_MB);
-	printf("%-8s %-26s %-12s %-22s %-10s\n", "threads", "wall s median [min-max]",
-	       "peak RSS MiB", "vs reference (speed, RSS)", "vs floor");
+	printf("baselines, same run: read = the input read from the page cache by that many "
+	       "threads;\n  CPUs = what that many spinning threads get on this machine now\n");
+	printf("%-7s %-25s %-8s %-11s %-8s %-6s %-22s %s\n", "threads", "wall s median [min-max]",
+	       "RSS MiB", "read s", "x read", "CPUs", "vs llama-quantize", "speed-up");
 
 	double first = 0;
 	char list[256];
 	snprintf(list, sizeof list, "%s", threads);
 	for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
 		unsigned nt;
-		if (bn_parse_uint(tok, 1, 1024, &nt) < 0)
-			return bn_usage_error("--threads: '%s' is not a thread count", tok);
+		if (bn_parse_uint(tok, 1, MAX_BENCH_THREADS, &nt) < 0)
+			return bn_usage_error("--threads: '%s' is not 1..%d", tok, MAX_BENCH_THREADS);
 		char nts[16];
 		snprintf(nts, sizeof nts, "%u", nt);
 		char *cargv[] = { (char *)quantizer, "-q", (char *)f32, out_path, "I2_S", nts, NULL };
-		double *w = calloc(repeat, sizeof *w);
+		double w[100], rf[3];
 		long rss = 0;
+		for (int k = 0; k < 3; k++)
+			rf[k] = read_floor(f32, nt);
+		double cpus = cpu_capacity(nt);
 		for (unsigned r = 0; r < repeat; r++) {
 			long kb = 0;
 			w[r] = run_child(cargv, &kb);
 			if (w[r] < 0) {
 				bn_error("%s failed on %s", quantizer, f32);
-				free(w);
 				return 1;
 			}
 			rss = BN_MAX(rss, kb);
 		}
-		qsort(w, repeat, sizeof *w, cmp_double);
-		double med = repeat % 2 ? w[repeat / 2] : (w[repeat / 2 - 1] + w[repeat / 2]) / 2;
+		double lo = w[0], hi = w[0];
+		for (unsigned r = 1; r < repeat; r++) {
+			lo = BN_MIN(lo, w[r]);
+			hi = BN_MAX(hi, w[r]);
+		}
+		double med = median(w, repeat), floor_s = median(rf, 3);
 		if (!first)
 			first = med;
 		char wall[64], ref[64];
-		snprintf(wall, sizeof wall, "%.3f [%.3f-%.3f]", med, w[0], w[repeat - 1]);
+		snprintf(wall, sizeof wall, "%.3f [%.3f-%.3f]", med, lo, hi);
 		snprintf(ref, sizeof ref, "%.1fx faster, %.0fx less", ANCHOR_WALL / med,
 			 ANCHOR_RSS_MB / ((double)rss / 1024.0));
-		printf("%-8u %-26s %-12.1f %-22s %.2fx", nt, wall, (double)rss / 1024.0, ref,
-		       med / floor_s);
-		if (med != first)
-			printf("  (%.2fx the first row's speed)", first / med);
-		printf("\n");
-		free(w);
+		printf("%-7u %-25s %-8.1f %-11.3f %-8.2f %-6.2f %-22s %.2fx\n", nt, wall,
+		       (double)rss / 1024.0, floor_s, med / floor_s, cpus, ref, first / med);
 	}
 	unlink(out_path);
 	return 0;
