@@ -70,10 +70,13 @@ static void drop_pages(const uint8_t *base, const uint8_t *p, size_t n)
 	madvise((void *)a, e - a, MADV_DONTNEED);
 }
 
-/* Starts reading [p, p+n) from disk if it is not cached yet (a cold input). */
+/* Starts reading [p, p+n) from disk if it is not cached yet (a cold input).  The advice walks
+ * the page cache even when everything is there (~7 % of a warm run), so it is only given when
+ * the range's first page is missing. */
 static void read_ahead(const uint8_t *p, size_t n)
 {
-	if (n)
+	unsigned char in_core = 0;
+	if (n && (mincore((void *)page_down(p), 1, &in_core) != 0 || !(in_core & 1)))
 		madvise((void *)page_down(p), (uintptr_t)p + n - page_down(p), MADV_WILLNEED);
 }
 
