@@ -8,7 +8,9 @@
 #include "kern_util.h"
 
 #define WIDEN_BLOCKS 8 /* 8 blocks x 4 x (3·128·2) < 2^15: no int16 overflow for any byte */
-#define PF_DIST 8192 /* bytes ahead of each row that GEMV prefetches: enough streams in flight */
+/* GEMV prefetches each row this far ahead: at least 12 KiB, and at least one tile of rows, so that
+ * enough lines are in flight whatever the row length (measured best on x86 for K = 1536..14336). */
+#define PF_MIN 12288
 
 static inline int32_t hsum_i32(__m256i v)
 {
@@ -22,7 +24,7 @@ static inline int32_t hsum_i32(__m256i v)
  * into out[r·C + c].  R and C are constants after inlining, so the accumulators stay in
  * registers. */
 static inline __attribute__((always_inline)) void tile(const uint8_t *w, size_t ldw, const int8_t *q, size_t ldq,
-							size_t nb, const int R, const int C, int32_t *out)
+							size_t nb, const int R, const int C, size_t pf, int32_t *out)
 {
 	const __m256i m3 = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
 	__m256i acc[4][4];
@@ -46,7 +48,7 @@ static inline __attribute__((always_inline)) void tile(const uint8_t *w, size_t 
 				wr[r] = _mm256_loadu_si256((const __m256i *)(w + r * ldw + 32 * b));
 			if (C == 1 && (b & 1) == 0) /* one 64-byte line per two blocks */
 				KERN_UNROLL for (int r = 0; r < R; r++)
-					_mm_prefetch((const char *)(w + r * ldw + 32 * b + PF_DIST), _MM_HINT_T0);
+					_mm_prefetch((const char *)(w + r * ldw + 32 * b + pf), _MM_HINT_T0);
 			const int8_t *qb = q + 128 * b;
 			/* group g holds elements 32g..32g+31 of the block, in bits 7-2g..6-2g */
 #define GROUP(g, shift)                                                                                   \
@@ -86,7 +88,8 @@ static inline __attribute__((always_inline)) void tile_out(size_t k, const uint8
 							    size_t ldy, const int R, const int C)
 {
 	int32_t raw[16];
-	tile(w + r * (k / 4), k / 4, a->q + c * k, k, k / 128, R, C, raw);
+	size_t pf = R * (k / 4) > PF_MIN ? R * (k / 4) : PF_MIN;
+	tile(w + r * (k / 4), k / 4, a->q + c * k, k, k / 128, R, C, pf, raw);
 	for (int j = 0; j < C; j++)
 		for (int i = 0; i < R; i++)
 			y[(c + j) * ldy + r + i] = i2s_finish(raw[i * C + j], a->sum[c + j], a->scale[c + j], wscale);

@@ -15,7 +15,9 @@
 #endif
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
-#define PF_DIST 8192 /* bytes ahead of each row that GEMV prefetches: enough streams in flight */
+/* GEMV prefetches each row this far ahead: at least 12 KiB, and at least one tile of rows, so that
+ * enough lines are in flight whatever the row length (measured best on x86 for K = 1536..14336). */
+#define PF_MIN 12288
 
 ALWAYS_INLINE __m512i load_pair(const uint8_t *r0, const uint8_t *r1)
 {
@@ -46,7 +48,7 @@ ALWAYS_INLINE void hsum_pair(__m512i v, int32_t *lo, int32_t *hi)
 /* Raw sums for P row pairs (rows[2p], rows[2p+1]; the second may repeat the first when the row
  * count is odd) and C tokens (q, ldq bytes apart) over nb blocks, into out[(2p+h)·C + c]. */
 ALWAYS_INLINE void tile(const uint8_t *const *rows, const int8_t *q, size_t ldq, size_t nb, const int P,
-			const int C, int32_t *out)
+			const int C, size_t pf, int32_t *out)
 {
 	const __m512i m3 = _mm512_set1_epi8(3);
 	__m512i acc[4][8];
@@ -72,7 +74,7 @@ ALWAYS_INLINE void tile(const uint8_t *const *rows, const int8_t *q, size_t ldq,
 #define DOT(p, c, code, a) s16[p][c] = _mm512_add_epi16(s16[p][c], _mm512_maddubs_epi16(code, a))
 #endif
 		if (C == 1 && (b & 1) == 0)
-			KERN_UNROLL for (int i = 0; i < 2 * P; i++) _mm_prefetch((const char *)(rows[i] + 32 * b + PF_DIST), _MM_HINT_T0);
+			KERN_UNROLL for (int i = 0; i < 2 * P; i++) _mm_prefetch((const char *)(rows[i] + 32 * b + pf), _MM_HINT_T0);
 		__m512i wv[4];
 		KERN_UNROLL
 		for (int p = 0; p < P; p++)
@@ -116,7 +118,8 @@ ALWAYS_INLINE void tile(const uint8_t *const *rows, const int8_t *q, size_t ldq,
 /* One token, P row pairs: the codes are masked in place (bits 7..6 -> 64·code, 5..4 -> 16·code,
  * ...) and each position gets its own accumulator, rescaled exactly at the end.  That saves the
  * shifts: 4 ands and 4 vpdpbusd per pair and block. */
-ALWAYS_INLINE void tile_gemv(const uint8_t *const *rows, const int8_t *q, size_t nb, const int P, int32_t *out)
+ALWAYS_INLINE void tile_gemv(const uint8_t *const *rows, const int8_t *q, size_t nb, const int P, size_t pf,
+			     int32_t *out)
 {
 	const __m512i k0 = _mm512_set1_epi8((char)0xc0), k1 = _mm512_set1_epi8(0x30);
 	const __m512i k2 = _mm512_set1_epi8(0x0c), k3 = _mm512_set1_epi8(0x03);
@@ -128,7 +131,7 @@ ALWAYS_INLINE void tile_gemv(const uint8_t *const *rows, const int8_t *q, size_t
 			acc[p][g] = _mm512_setzero_si512();
 	for (size_t b = 0; b < nb; b++) {
 		if ((b & 1) == 0) /* one 64-byte line per two blocks */
-			KERN_UNROLL for (int i = 0; i < 2 * P; i++) _mm_prefetch((const char *)(rows[i] + 32 * b + PF_DIST), _MM_HINT_T0);
+			KERN_UNROLL for (int i = 0; i < 2 * P; i++) _mm_prefetch((const char *)(rows[i] + 32 * b + pf), _MM_HINT_T0);
 		const int8_t *qb = q + 128 * b;
 		__m512i a0 = bcast(qb), a1 = bcast(qb + 32), a2 = bcast(qb + 64), a3 = bcast(qb + 96);
 		KERN_UNROLL
@@ -160,12 +163,13 @@ ALWAYS_INLINE void run_tile(size_t k, const uint8_t *w, size_t nrows, size_t r, 
 	for (int i = 0; i < 2 * P; i++)
 		rows[i] = w + (r + i < nrows ? r + i : nrows - 1) * ldw; /* a missing row repeats the last */
 	int32_t raw[64];
+	size_t pf = 2 * P * ldw > PF_MIN ? 2 * P * ldw : PF_MIN;
 #ifdef KERN_VNNI
 	if (C == 1)
-		tile_gemv(rows, a->q + c * k, k / 128, P, raw);
+		tile_gemv(rows, a->q + c * k, k / 128, P, pf, raw);
 	else
 #endif
-		tile(rows, a->q + c * k, k, k / 128, P, C, raw);
+		tile(rows, a->q + c * k, k, k / 128, P, C, pf, raw);
 	for (int i = 0; i < 2 * P && r + (size_t)i < nrows; i++)
 		for (int j = 0; j < C; j++)
 			y[(c + j) * ldy + r + i] = i2s_finish(raw[i * C + j], a->sum[c + j], a->scale[c + j], wscale);
