@@ -82,6 +82,55 @@ static inline __attribute__((always_inline)) void tile(const uint8_t *w, size_t 
 			out[r * C + c] = hsum_i32(acc[r][c]);
 }
 
+/* One token, R rows: one shift per block instead of three.  x & 0x03 and (x >> 4) & 0x03 are the
+ * codes of groups 3 and 1; x & 0x0c and (x >> 4) & 0x0c are 4 x the codes of groups 2 and 0.  The
+ * two kinds go to separate 16-bit sums (the x4 ones stay below 2^15 for 4 blocks: 4 x 2 x 12·128·2)
+ * and are combined exactly as 4·lo + hi, a multiple of 4, divided at the end. */
+#define GEMV_WIDEN 4
+static inline __attribute__((always_inline)) void tile_gemv(const uint8_t *w, size_t ldw, const int8_t *q, size_t nb,
+							     const int R, size_t pf, int32_t *out)
+{
+	const __m256i m03 = _mm256_set1_epi8(0x03), m0c = _mm256_set1_epi8(0x0c);
+	const __m256i one = _mm256_set1_epi16(1), four = _mm256_set1_epi16(4);
+	__m256i acc[4];
+	KERN_UNROLL
+	for (int r = 0; r < R; r++)
+		acc[r] = _mm256_setzero_si256();
+	for (size_t b0 = 0; b0 < nb; b0 += GEMV_WIDEN) {
+		size_t b1 = b0 + GEMV_WIDEN < nb ? b0 + GEMV_WIDEN : nb;
+		__m256i lo[4], hi[4];
+		KERN_UNROLL
+		for (int r = 0; r < R; r++)
+			lo[r] = hi[r] = _mm256_setzero_si256();
+		for (size_t b = b0; b < b1; b++) {
+			const int8_t *qb = q + 128 * b;
+			__m256i a0 = _mm256_loadu_si256((const __m256i *)qb);
+			__m256i a1 = _mm256_loadu_si256((const __m256i *)(qb + 32));
+			__m256i a2 = _mm256_loadu_si256((const __m256i *)(qb + 64));
+			__m256i a3 = _mm256_loadu_si256((const __m256i *)(qb + 96));
+			KERN_UNROLL
+			for (int r = 0; r < R; r++) {
+				const uint8_t *p = w + r * ldw + 32 * b;
+				if ((b & 1) == 0) /* one 64-byte line per two blocks */
+					_mm_prefetch((const char *)(p + pf), _MM_HINT_T0);
+				__m256i x = _mm256_loadu_si256((const __m256i *)p);
+				__m256i x4 = _mm256_srli_epi16(x, 4);
+				lo[r] = _mm256_add_epi16(lo[r], _mm256_maddubs_epi16(_mm256_and_si256(x, m03), a3));
+				lo[r] = _mm256_add_epi16(lo[r], _mm256_maddubs_epi16(_mm256_and_si256(x4, m03), a1));
+				hi[r] = _mm256_add_epi16(hi[r], _mm256_maddubs_epi16(_mm256_and_si256(x, m0c), a2));
+				hi[r] = _mm256_add_epi16(hi[r], _mm256_maddubs_epi16(_mm256_and_si256(x4, m0c), a0));
+			}
+		}
+		KERN_UNROLL
+		for (int r = 0; r < R; r++)
+			acc[r] = _mm256_add_epi32(acc[r], _mm256_add_epi32(_mm256_madd_epi16(lo[r], four),
+									  _mm256_madd_epi16(hi[r], one)));
+	}
+	KERN_UNROLL
+	for (int r = 0; r < R; r++)
+		out[r] = hsum_i32(acc[r]) / 4; /* exact: the sum is a multiple of 4 */
+}
+
 /* Rows [r, r+R) x tokens [c, c+C): raw sums, then the reference's scaling. */
 static inline __attribute__((always_inline)) void tile_out(size_t k, const uint8_t *w, size_t r, size_t c,
 							    float wscale, const struct i8s_acts *a, float *y,
@@ -89,7 +138,10 @@ static inline __attribute__((always_inline)) void tile_out(size_t k, const uint8
 {
 	int32_t raw[16];
 	size_t pf = R * (k / 4) > PF_MIN ? R * (k / 4) : PF_MIN;
-	tile(w + r * (k / 4), k / 4, a->q + c * k, k, k / 128, R, C, pf, raw);
+	if (C == 1)
+		tile_gemv(w + r * (k / 4), k / 4, a->q + c * k, k / 128, R, pf, raw);
+	else
+		tile(w + r * (k / 4), k / 4, a->q + c * k, k, k / 128, R, C, pf, raw);
 	for (int j = 0; j < C; j++)
 		for (int i = 0; i < R; i++)
 			y[(c + j) * ldy + r + i] = i2s_finish(raw[i * C + j], a->sum[c + j], a->scale[c + j], wscale);
