@@ -214,9 +214,12 @@ Test(gguf_convert, tv_f32_intermediate_values_are_those_of_section_13_2)
 	cr_expect(eq(u64, q.zero, 16019));
 	cr_expect(eq(u64, q.negzero, 7743));
 	cr_expect(eq(u64, q.other, 0));
-	struct stats k = stats_of(tensor_f32(r, "blk.0.attn_k.weight", &n), n);
+	/* Two statements: the order in which call arguments are evaluated is unspecified. */
+	const float *kx = tensor_f32(r, "blk.0.attn_k.weight", &n);
+	struct stats k = stats_of(kx, n);
 	cr_expect(eq(u32, k.v, 0x3BFF9D30));
-	struct stats dn = stats_of(tensor_f32(r, "blk.0.ffn_down.weight", &n), n);
+	const float *dx = tensor_f32(r, "blk.0.ffn_down.weight", &n);
+	struct stats dn = stats_of(dx, n);
 	cr_expect(eq(u32, dn.v, 0x3BFE2F95));
 	cr_expect(eq(u64, dn.zero, 32053));
 	cr_expect(eq(u64, dn.negzero, 15450));
