@@ -1,6 +1,7 @@
 /* bitnet-kernels, the compile step's tool: --info, --self-test, a smoke run of --bench, forcing a
  * kernel set through the environment, and its usage errors. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <criterion/new/assert.h>
 #include <stdlib.h>
 #include <string.h>

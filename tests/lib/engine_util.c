@@ -310,7 +310,7 @@ static bool stale(const char *a, const char *b) /* a is missing or not newer tha
 
 char *eu_converted(const char *dir, const char *preset, unsigned layers, const char *tokenizer, const char *outtype)
 {
-	char name[256], sub[256];
+	char name[320], sub[256];
 	snprintf(sub, sizeof sub, "%s-%u%s%s", preset, layers, tokenizer ? "-" : "", tokenizer ? tokenizer : "");
 	snprintf(name, sizeof name, "%s.%s.gguf", sub, outtype);
 	char *base = dir ? strdup(dir) : cache_dir();

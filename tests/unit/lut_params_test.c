@@ -241,7 +241,7 @@ Test(lut_ref, stays_within_the_quantization_error_of_the_float_product)
 	}
 }
 
-/* Every tl1.MxK / tl2.MxK key of presets/*.ini holds parameters valid for its shape. */
+/* Every tl1.MxK / tl2.MxK key of the preset files holds parameters valid for its shape. */
 Test(lut_params, every_preset_key_is_valid_for_its_shape)
 {
 	char *pattern = tu_root("presets/*.ini");
