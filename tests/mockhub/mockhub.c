@@ -393,7 +393,8 @@ static struct config *load_config(void)
 			mf->lfs = r && mf->size >= r->lfs_min;
 			hash_file(mf);
 		}
-		qsort(cm->files, cm->n, sizeof *cm->files, cmp_mfile);
+		if (cm->n) /* qsort(NULL, 0) is undefined */
+			qsort(cm->files, cm->n, sizeof *cm->files, cmp_mfile);
 	}
 	return c;
 }
