@@ -103,7 +103,7 @@ LUT_BENCH_QUANT := $(if $(filter arm64,$(HOST_ARCH)),tl1,tl2)
 LUT_BENCH_CFLAGS_tl2 := -mavx2
 #= LUT_BENCH_COLD: bytes of weight copies bench-lutgen rotates through for cold GEMV (default 1G)
 LUT_BENCH_COLD ?= 1G
-LUT_BENCH_SRCS := tools/common/lut_params.c tools/common/lut_pack.c tools/common/bn_err.c \
+LUT_BENCH_SRCS := tools/common/lut_params.c tools/common/lut_pack.c tools/common/bn_err.c tools/common/bn_membw.c \
 	tools/common/bn_util.c kernels/lut/lut_runtime.c
 lutbench.setup_env.tl2 := $(LUT_LARGE) --BM 256,128,256 --BK 96,192,96
 lutbench.setup_env.tl1 := $(LUT_LARGE) --BM 256,128,256 --BK 128,64,128 --bm 32,64,32
@@ -114,7 +114,7 @@ LUT_BENCH_ANCHORS := --anchor 1536x4096=137.3/193.4 --anchor 1536x1536=48.3/58.7
 
 define lut-bench-rules
 $$(call stamped,$(LUT_BENCH_DIR)/$(1)/bitnet-lut-kernels.h,$(BIN)/lutgen,,$(BIN)/lutgen -q --quant $(LUT_BENCH_QUANT) $$(lutbench.$(1).$(LUT_BENCH_QUANT)) --outdir $(LUT_BENCH_DIR)/$(1) >/dev/null,--log $(LOG_DIR)/compile.log --title '  GEN     $(LUT_BENCH_DIR)/$(1)/bitnet-lut-kernels.h')
-$$(call stamped,$(LUT_BENCH_DIR)/$(1)/lut_bench,$(LUT_BENCH_DIR)/$(1)/bitnet-lut-kernels.h tools/lutgen/bench/lut_bench.c $(LUT_BENCH_SRCS) $(LUT_HARNESS_DEPS),,$(CC) $(CSTD) -O2 $(WARNINGS) $(LUT_BENCH_CFLAGS_$(LUT_BENCH_QUANT)) $(LUT_INC) -I$(LUT_BENCH_DIR)/$(1) -o $(LUT_BENCH_DIR)/$(1)/lut_bench.tmp tools/lutgen/bench/lut_bench.c $(LUT_BENCH_SRCS) -lm && mv $(LUT_BENCH_DIR)/$(1)/lut_bench.tmp $(LUT_BENCH_DIR)/$(1)/lut_bench,--log $(LOG_DIR)/compile.log --title '  CC      $(LUT_BENCH_DIR)/$(1)/lut_bench')
+$$(call stamped,$(LUT_BENCH_DIR)/$(1)/lut_bench,$(LUT_BENCH_DIR)/$(1)/bitnet-lut-kernels.h tools/lutgen/bench/lut_bench.c $(LUT_BENCH_SRCS) $(LUT_HARNESS_DEPS),,$(CC) $(CSTD) -O2 $(WARNINGS) $(LUT_BENCH_CFLAGS_$(LUT_BENCH_QUANT)) $(LUT_INC) -I$(LUT_BENCH_DIR)/$(1) -o $(LUT_BENCH_DIR)/$(1)/lut_bench.tmp tools/lutgen/bench/lut_bench.c $(LUT_BENCH_SRCS) -lm -pthread && mv $(LUT_BENCH_DIR)/$(1)/lut_bench.tmp $(LUT_BENCH_DIR)/$(1)/lut_bench,--log $(LOG_DIR)/compile.log --title '  CC      $(LUT_BENCH_DIR)/$(1)/lut_bench')
 endef
 $(foreach c,setup_env auto,$(eval $(call lut-bench-rules,$(c))))
 

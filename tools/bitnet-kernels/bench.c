@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bn_membw.h"
 #include "bn_util.h"
 
 /* the release's I2_S dot product (BitNet src/ggml-bitnet-mad.cpp), when --ref-lib gives one */
@@ -83,71 +84,10 @@ static void fill_random(uint8_t *p, size_t n, uint64_t seed)
 
 /* ---- read bandwidth ----------------------------------------------------------------------------- */
 
-struct bw_task {
-	const uint64_t *buf;
-	size_t words;
-	int method;
-	uint64_t sink[64];
-};
-
-/* Three ways to read a buffer; the bandwidth is the best any of them reaches, so that the floor
- * is what the memory can deliver, not what one naive loop gets. */
-static uint64_t read_plain(const uint64_t *p, size_t n)
-{
-	uint64_t a = 0, b = 0, c = 0, d = 0;
-	for (size_t i = 0; i + 4 <= n; i += 4) {
-		a += p[i];
-		b += p[i + 1];
-		c += p[i + 2];
-		d += p[i + 3];
-	}
-	return a + b + c + d;
-}
-
-static uint64_t read_prefetch(const uint64_t *p, size_t n)
-{
-	uint64_t a = 0, b = 0;
-	for (size_t i = 0; i + 8 <= n; i += 8) {
-		__builtin_prefetch(p + i + 512); /* 4 KiB ahead */
-		a += p[i] + p[i + 2] + p[i + 4] + p[i + 6];
-		b += p[i + 1] + p[i + 3] + p[i + 5] + p[i + 7];
-	}
-	return a + b;
-}
-
-static uint64_t read_streams(const uint64_t *p, size_t n)
-{
-	size_t per = n / 4 / 8 * 8;
-	uint64_t a[4] = { 0 };
-	for (size_t i = 0; i < per; i += 8)
-		for (int s = 0; s < 4; s++) {
-			const uint64_t *q = p + s * per + i;
-			a[s] += q[0] + q[1] + q[2] + q[3] + q[4] + q[5] + q[6] + q[7];
-		}
-	return a[0] + a[1] + a[2] + a[3];
-}
-
-static void bw_run(void *arg, unsigned ith, unsigned nth)
-{
-	struct bw_task *t = arg;
-	size_t per = t->words / nth;
-	const uint64_t *p = t->buf + per * ith;
-	uint64_t r = t->method == 0 ? read_plain(p, per) : t->method == 1 ? read_prefetch(p, per) : read_streams(p, per);
-	t->sink[ith % 64] += r;
-}
-
+/* The floor's bandwidth, over the whole arena: a capability, so the best of the passes. */
 static double bandwidth(struct kern_ctx *ctx, const struct cfg *c, const uint8_t *buf)
 {
-	struct bw_task t = { (const uint64_t *)buf, c->arena / 8, 0, { 0 } };
-	double best = 0;
-	for (int r = 0; r < c->reps + 1; r++)
-		for (t.method = 0; t.method < 3; t.method++) {
-			double t0 = bn_now();
-			kern_parallel(ctx, bw_run, &t);
-			double gbs = (double)(t.words / kern_threads(ctx) * kern_threads(ctx) * 8) / (bn_now() - t0) / 1e9;
-			best = gbs > best ? gbs : best; /* a capability: noise only lowers it */
-		}
-	return best;
+	return bn_read_bandwidth(buf, c->arena, kern_threads(ctx), 3 * (c->reps + 1)) / 1e9;
 }
 
 /* ---- GEMV/GEMM timing --------------------------------------------------------------------------- */
@@ -414,7 +354,7 @@ int bk_bench(const struct kern_opts *opts, bool quick, const char *ref_lib, stru
 	double bwn = kern_threads(b.ctxn) > 1 ? bandwidth(b.ctxn, &c, b.arena) : bw1;
 	printf("kernel set %s; %u threads; %zu MiB buffer%s\n", kern_selected(b.ctx1)->name, kern_threads(b.ctxn),
 	       c.arena >> 20, quick ? " (--quick: figures are not meaningful)" : "");
-	printf("read bandwidth (best of plain, prefetching and 4-stream reads): 1 thread %.2f GB/s, %u threads %.2f GB/s\n"
+	printf("read bandwidth (bn_read_bandwidth: best of its passes): 1 thread %.2f GB/s, %u threads %.2f GB/s\n"
 	       "  (anchors.md measured %.2f and %.2f with 2 threads)\n", bw1,
 	       kern_threads(b.ctxn), bwn, ANCHOR_BW1, ANCHOR_BW2);
 	printf("\nGEMV = 1 token; hot = weights in cache; cold = weights from memory (copies rotated);\n"

@@ -125,12 +125,13 @@ static int round_run(enum lut_quant q, const struct lut_params *p, size_t n,
 	shq(qsrc, sizeof qsrc, o->srcdir);
 	const char *srcs[] = { "tools/lutgen/bench/lut_bench.c", "tools/common/lut_params.c",
 			       "tools/common/lut_pack.c", "tools/common/bn_err.c",
-			       "tools/common/bn_util.c", "kernels/lut/lut_runtime.c" };
+			       "tools/common/bn_util.c", "tools/common/bn_membw.c",
+			       "kernels/lut/lut_runtime.c" };
 	int w = snprintf(cmd, sizeof cmd, "cd %s && %s -std=c11 -O2 %s -D_GNU_SOURCE -I%s -Itools/common -Ikernels",
 			 qsrc, o->cc, q == LUT_TL2 ? "-mavx2" : "", qdir);
 	for (size_t i = 0; i < BN_ARRAY_LEN(srcs); i++)
 		w += snprintf(cmd + w, sizeof cmd - (size_t)w, " %s", srcs[i]);
-	snprintf(cmd + w, sizeof cmd - (size_t)w, " -lm -o %s/lut_bench 2>&1", qdir);
+	snprintf(cmd + w, sizeof cmd - (size_t)w, " -lm -pthread -o %s/lut_bench 2>&1", qdir);
 	bn_verbose("tune: %s", cmd);
 	FILE *f = popen(cmd, "r");
 	char line[4096], first[512] = "";

@@ -4,7 +4,6 @@
  * (bytes the model reads per generated token / read bandwidth), and the peak RSS against the
  * model file plus KV cache.  bitnet-run runs as a child process, so its RSS is its own. */
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bn_membw.h"
 #include "bn_util.h"
 #include "model.h"
 #include "tokenizer.h"
@@ -22,50 +22,6 @@ static const double ANCHOR_CLI_PROMPT[2] = { 56.6, 104.5 }, ANCHOR_CLI_GEN[2] = 
 static const double ANCHOR_BENCH_PP[2] = { 53.4, 106.3 }, ANCHOR_BENCH_TG[2] = { 22.2, 37.0 };
 
 #define MAX_RUNS 16
-
-/* ---- read bandwidth ------------------------------------------------------------------------- */
-
-struct bw_task {
-	const uint64_t *p;
-	size_t n;
-	uint64_t sum;
-};
-
-/* An XOR reduction: the compiler vectorizes it with the baseline instruction set, so one thread
- * is limited by the memory system, not by the loop. */
-static void *bw_read(void *arg)
-{
-	struct bw_task *t = arg;
-	uint64_t x = 0;
-	for (size_t i = 0; i < t->n; i++)
-		x ^= t->p[i];
-	t->sum = x;
-	return NULL;
-}
-
-/* Best of `passes` reads of `words` 8-byte words split over `threads` threads, in bytes/s. */
-static double read_bandwidth(const uint64_t *buf, size_t words, unsigned threads, int passes)
-{
-	double best = 0;
-	for (int p = 0; p < passes; p++) {
-		pthread_t tid[8];
-		struct bw_task t[8];
-		double t0 = bn_now();
-		for (unsigned i = 0; i < threads; i++) {
-			t[i] = (struct bw_task){ buf + words / threads * i, words / threads, 0 };
-			pthread_create(&tid[i], NULL, bw_read, &t[i]);
-		}
-		uint64_t sink = 0;
-		for (unsigned i = 0; i < threads; i++) {
-			pthread_join(tid[i], NULL);
-			sink += t[i].sum;
-		}
-		double bw = (double)words * 8 / (bn_now() - t0);
-		if (bw > best && sink != 1)
-			best = bw;
-	}
-	return best;
-}
 
 /* ---- running bitnet-run ----------------------------------------------------------------------- */
 
@@ -232,8 +188,8 @@ int main(int argc, char **argv)
 		return 1;
 	for (size_t i = 0; i < words; i++)
 		buf[i] = i;
-	double bw[2] = { read_bandwidth(buf, words, 1, 5), read_bandwidth(buf, words, 2, 5) };
-	double bwt[2] = { read_bandwidth(buf, tok_words, 1, 5), read_bandwidth(buf, tok_words, 2, 5) };
+	double bw[2] = { bn_read_bandwidth(buf, words * 8, 1, 5), bn_read_bandwidth(buf, words * 8, 2, 5) };
+	double bwt[2] = { bn_read_bandwidth(buf, tok_words * 8, 1, 5), bn_read_bandwidth(buf, tok_words * 8, 2, 5) };
 	free(buf);
 
 	double load[3] = { 0 };

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bn_membw.h"
 #include "lut/lut.h"
 #include "lut_pack.h"
 #include "lut_params.h"
@@ -172,48 +173,15 @@ static double time_cold(const struct lut_kernels *ks, struct shape_run *s, size_
 	return t[2];
 }
 
-/* Single-thread read bandwidth over `bytes`, in bytes per second: the best of 5 passes of
- * 256-bit (or 64-bit) loads in four streams with a software prefetch 4 KiB ahead, the fastest
- * way this code knows to read memory, so that the floor it gives is a real bound. */
+/* Single-thread read bandwidth over `bytes`, in bytes per second (bn_read_bandwidth: the best
+ * of 5 passes of the fastest reader this machine allows, so the floor it gives is a real bound). */
 static double bandwidth(size_t bytes)
 {
-	const size_t n = bytes & ~(size_t)127;
-	uint8_t *buf = xmalloc(n);
-	memset(buf, 1, n);
-	double best = 1e30;
-	volatile uint64_t sink = 0;
-	for (int pass = 0; pass < 5; pass++) {
-		double t0 = now();
-#if defined(__AVX2__)
-		__m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-		for (size_t i = 0; i < n; i += 128) {
-			__builtin_prefetch(buf + i + 4096);
-			a0 = _mm256_add_epi64(a0, _mm256_load_si256((const __m256i *)(const void *)(buf + i)));
-			a1 = _mm256_add_epi64(a1, _mm256_load_si256((const __m256i *)(const void *)(buf + i + 32)));
-			a2 = _mm256_add_epi64(a2, _mm256_load_si256((const __m256i *)(const void *)(buf + i + 64)));
-			a3 = _mm256_add_epi64(a3, _mm256_load_si256((const __m256i *)(const void *)(buf + i + 96)));
-		}
-		const double t = now() - t0;
-		sink += (uint64_t)_mm256_extract_epi64(_mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3)), 0);
-#else
-		uint64_t a[8] = { 0 };
-		for (size_t i = 0; i < n; i += 64) {
-			__builtin_prefetch(buf + i + 4096);
-			for (int j = 0; j < 8; j++) {
-				uint64_t v;
-				memcpy(&v, buf + i + 8 * j, 8);
-				a[j] += v;
-			}
-		}
-		const double t = now() - t0;
-		for (int j = 0; j < 8; j++)
-			sink += a[j];
-#endif
-		best = t < best ? t : best;
-	}
-	(void)sink;
+	uint8_t *buf = xmalloc(bytes);
+	memset(buf, 1, bytes);
+	double bw = bn_read_bandwidth(buf, bytes, 1, 5);
 	free(buf);
-	return (double)n / best;
+	return bw;
 }
 
 struct anchor {
