@@ -1,5 +1,5 @@
 /* Test support for the inference engine: GGUF fixtures (the reference files of
- * tests/data/engine/, synthetic models of any shape, requantized copies) and an independent,
+ * ../shared/testdata/reference/, synthetic models of any shape, requantized copies) and an independent,
  * naive float forward pass (tests/lib/engine_ref.c) that the engine is compared with. */
 #ifndef ENGINE_UTIL_H
 #define ENGINE_UTIL_H
@@ -10,7 +10,7 @@
 
 #include "bn_err.h"
 
-/* tests/data/engine/<name>.xz decompressed once into $BITMAKE_TMP/engine-cache (malloc'd path). */
+/* ../shared/testdata/reference/<name>.xz decompressed once into $BITMAKE_TMP/engine-cache (malloc'd path). */
 char *eu_fixture(const char *name);
 /* $BITMAKE_TMP/engine-cache/<name> (malloc'd); the directory exists. */
 char *eu_cache_path(const char *name);

@@ -42,8 +42,8 @@ char *eu_fixture(const char *name)
 	if (!out || bn_file_exists(out))
 		return out;
 	char rel[512], cmd[8192];
-	snprintf(rel, sizeof rel, "tests/data/engine/%s.xz", name);
-	char *src = tu_root(rel);
+	snprintf(rel, sizeof rel, "testdata/reference/%s.xz", name);
+	char *src = tu_shared(rel); /* the reference tools' outputs, ../shared/testdata/reference */
 	snprintf(cmd, sizeof cmd, "xz -dc '%s' > '%s.%ld.tmp' && mv '%s.%ld.tmp' '%s'", src, out, (long)getpid(), out,
 		 (long)getpid(), out);
 	free(src);
