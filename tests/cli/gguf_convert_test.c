@@ -1,7 +1,8 @@
 /* gguf-convert end to end: the §13.2 reference hashes and intermediate values, every tensor of
  * checkpoints the reference never saw recomputed here from the safetensors (name map, order,
  * weight_quant, unpacking, q/k permutation written independently of the converter), f16 output,
- * a BPE tokenizer, malformed inputs (one error line, no output file) and the command line. */
+ * a BPE tokenizer, chat templates from chat_template.jinja/.json, malformed inputs (one error
+ * line, no output file) and the command line. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <jansson.h>
@@ -679,6 +680,147 @@ Test(gguf_convert, bpe_pre_tokenizer_comes_from_the_family_or_from_pre)
 	free(bin);
 }
 
+/* ---- chat templates outside tokenizer_config.json (convert-quantize.md §6.4) --------------- */
+
+/* mkmodel's tokenizer_config.json chat_template for the tiny preset */
+static const char tiny_template[] = "{% for m in messages %}{{ m['content'] }}{% endfor %}";
+
+/* Sets dir/<file>'s top-level key to val (deletes it if val is NULL). */
+static void edit_json(const char *dir, const char *file, const char *key, json_t *val)
+{
+	char *p = bn_path_join(dir, file);
+	json_error_t je;
+	json_t *c = json_load_file(p, JSON_PRESERVE_ORDER, &je);
+	cr_assert_not_null(c, "%s: %s", p, je.text);
+	if (val)
+		json_object_set_new(c, key, val);
+	else
+		json_object_del(c, key);
+	cr_assert(eq(int, json_dump_file(c, p, JSON_PRESERVE_ORDER), 0));
+	json_decref(c);
+	free(p);
+}
+
+static void put_file(const char *dir, const char *name, const char *text, size_t len)
+{
+	char *p = bn_path_join(dir, name);
+	cr_assert(eq(int, tu_write_file(p, text, len), 0), "%s", p);
+	free(p);
+}
+
+static bool has_key(const char *gguf, const char *key)
+{
+	struct bn_err e = { 0 };
+	struct gguf_reader *r = gguf_open(gguf, &e);
+	cr_assert_not_null(r, "%s", e.msg);
+	bool has = gguf_find_key(r, key) >= 0;
+	gguf_close(r);
+	return has;
+}
+
+/* The string KV `key` of a GGUF file (malloc'd); fails the test if it is not there. */
+static char *str_kv_of(const char *gguf, const char *key)
+{
+	struct bn_err e = { 0 };
+	struct gguf_reader *r = gguf_open(gguf, &e);
+	cr_assert_not_null(r, "%s", e.msg);
+	char *s = str_kv(r, key);
+	gguf_close(r);
+	return s;
+}
+
+Test(gguf_convert, chat_template_jinja_is_used_when_tokenizer_config_has_no_template)
+{
+	char *d = gen("tmpl_jinja", "tiny", "tiny", NULL);
+	edit_json(d, "tokenizer_config.json", "chat_template", NULL);
+	/* read as Python's text mode does: UTF-8, and \r\n or a lone \r become \n */
+	static const char jinja[] = "{{ bos_token }}\r\n{% for m in messages %}\xc3\xa9"
+				    "{{ m['content'] }}\r{% endfor %}\n";
+	put_file(d, "chat_template.jinja", jinja, sizeof jinja - 1);
+	static const char cj[] = "{\"chat_template\": \"from chat_template.json\"}";
+	put_file(d, "chat_template.json", cj, sizeof cj - 1);
+	char *o = convert_ok(d, "jinja.gguf", NULL);
+	char *t = str_kv_of(o, "tokenizer.chat_template");
+	cr_expect(eq(str, t, "{{ bos_token }}\n{% for m in messages %}\xc3\xa9{{ m['content'] }}\n"
+		     "{% endfor %}\n"), "the .jinja wins over chat_template.json");
+	cr_expect(not(has_key(o, "tokenizer.chat_templates")));
+	free(t);
+	/* without the .jinja: chat_template.json's key */
+	char *p = bn_path_join(d, "chat_template.jinja");
+	cr_assert(eq(int, unlink(p), 0));
+	char *o2 = convert_ok(d, "json.gguf", NULL);
+	t = str_kv_of(o2, "tokenizer.chat_template");
+	cr_expect(eq(str, t, "from chat_template.json"));
+	free(t);
+	free(p);
+	free(o);
+	free(o2);
+	free(d);
+}
+
+Test(gguf_convert, tokenizer_config_chat_template_wins_over_chat_template_jinja)
+{
+	char *d = gen("tmpl_both", "tiny", "tiny", NULL);
+	static const char jinja[] = "{{ 'from the .jinja' }}";
+	put_file(d, "chat_template.jinja", jinja, sizeof jinja - 1);
+	char *sub = bn_path_join(d, "additional_chat_templates");
+	cr_assert(eq(int, mkdir(sub, 0755), 0));
+	put_file(sub, "tool_use.jinja", "T", 1);
+	char *o = convert_ok(d, "both.gguf", NULL);
+	char *t = str_kv_of(o, "tokenizer.chat_template");
+	cr_expect(eq(str, t, (char *)tiny_template));
+	cr_expect(not(has_key(o, "tokenizer.chat_templates")));
+	cr_expect(not(has_key(o, "tokenizer.chat_template.tool_use")));
+	free(t);
+	/* the key wins even when it is null: no template at all (dict.get(key, default)) */
+	edit_json(d, "tokenizer_config.json", "chat_template", json_null());
+	char *o2 = convert_ok(d, "null.gguf", NULL);
+	cr_expect(not(has_key(o2, "tokenizer.chat_template")));
+	cr_expect(not(has_key(o2, "tokenizer.chat_templates")));
+	free(o);
+	free(o2);
+	free(sub);
+	free(d);
+}
+
+Test(gguf_convert, additional_jinja_templates_become_named_templates)
+{
+	char *d = gen("tmpl_named", "tiny", "tiny", NULL);
+	edit_json(d, "tokenizer_config.json", "chat_template", NULL);
+	put_file(d, "chat_template.jinja", "D", 1);
+	char *sub = bn_path_join(d, "additional_chat_templates");
+	cr_assert(eq(int, mkdir(sub, 0755), 0));
+	put_file(sub, "tool-use.jinja", "T", 1);
+	put_file(sub, "rag.jinja", "R", 1);
+	put_file(sub, "README.md", "not a template", 14);
+	char *o = convert_ok(d, "named.gguf", NULL);
+	char *t = str_kv_of(o, "tokenizer.chat_template");
+	char *tu = str_kv_of(o, "tokenizer.chat_template.tool_use");
+	char *tr = str_kv_of(o, "tokenizer.chat_template.rag");
+	cr_expect(eq(str, t, "D"));
+	cr_expect(eq(str, tu, "T"));
+	cr_expect(eq(str, tr, "R"));
+	struct bn_err e = { 0 };
+	struct gguf_reader *r = gguf_open(o, &e);
+	cr_assert_not_null(r, "%s", e.msg);
+	int64_t k = gguf_find_key(r, "tokenizer.chat_templates");
+	uint64_t n;
+	cr_assert(eq(int, gguf_get_arr(r, k, GGUF_VTYPE_STRING, &n, &e), 0), "%s", e.msg);
+	cr_assert(eq(u64, n, 2));
+	struct gguf_str a, b;
+	cr_assert(eq(int, gguf_get_arr_str(r, k, 0, &a, &e), 0), "%s", e.msg);
+	cr_assert(eq(int, gguf_get_arr_str(r, k, 1, &b, &e), 0), "%s", e.msg);
+	cr_expect(a.len == 3 && memcmp(a.data, "rag", 3) == 0); /* in file name order */
+	cr_expect(b.len == 8 && memcmp(b.data, "tool_use", 8) == 0);
+	gguf_close(r);
+	free(t);
+	free(tu);
+	free(tr);
+	free(o);
+	free(sub);
+	free(d);
+}
+
 /* ---- malformed inputs ------------------------------------------------------------------------- */
 
 /* Runs the converter on dir expecting failure: exit 1, one "gguf-convert: " line containing
@@ -846,6 +988,40 @@ Test(gguf_convert_malformed, missing_tokenizer)
 	cr_assert(eq(int, tu_write_file(p, "\x0a\x05garbage", 9), 0));
 	expect_refusal(d, "tokenizer.model", NULL);
 	free(p);
+	free(d);
+}
+
+Test(gguf_convert_malformed, chat_template_jinja_that_is_not_utf8_or_is_empty)
+{
+	char *d = gen("bad_jinja", "tiny", "tiny", NULL);
+	/* refused as gguf-py's strict decode refuses it, even where tokenizer_config's key wins */
+	put_file(d, "chat_template.jinja", "{{ \xe9t\xe9 }}", 9);
+	expect_refusal(d, "/chat_template.jinja: not valid UTF-8 at byte 3", NULL);
+	edit_json(d, "tokenizer_config.json", "chat_template", NULL);
+	expect_refusal(d, "/chat_template.jinja: not valid UTF-8 at byte 3", NULL);
+	/* empty: converted without a template, and a warning says so */
+	put_file(d, "chat_template.jinja", "", 0);
+	char *out = bn_path_join(d, "out.gguf"), *bin = tu_bin("gguf-convert");
+	const char *argv[] = { bin, d, "--outfile", out, NULL };
+	struct tu_run r = tu_run(argv, NULL, NULL);
+	cr_assert(eq(int, r.status, 0), "%s", r.err);
+	cr_expect(strstr(r.err, "/chat_template.jinja: empty; no chat template is written from it\n")
+		  != NULL, "%s", r.err);
+	cr_expect(not(has_key(out, "tokenizer.chat_template")));
+	tu_run_free(&r);
+	/* without tokenizer_config.json gguf-py reads no template at all; say so */
+	put_file(d, "chat_template.jinja", "J", 1);
+	char *tc = bn_path_join(d, "tokenizer_config.json");
+	cr_assert(eq(int, unlink(tc), 0));
+	r = tu_run(argv, NULL, NULL);
+	cr_assert(eq(int, r.status, 0), "%s", r.err);
+	cr_expect(strstr(r.err, "/chat_template.jinja: ignored without a non-empty "
+			 "tokenizer_config.json next to it (as gguf-py does)\n") != NULL, "%s", r.err);
+	cr_expect(not(has_key(out, "tokenizer.chat_template")));
+	tu_run_free(&r);
+	free(tc);
+	free(out);
+	free(bin);
 	free(d);
 }
 

@@ -2,9 +2,11 @@
  * BPE tokenizer.json (§6.3) and gguf-py's SpecialVocab (§6.4).  Invariant: tokens, types, scores
  * and the order of the special-token KVs are exactly what the reference converter writes; every
  * count and id read from the files is range-checked before use. */
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "bn_file.h"
 #include "bn_json.h"
@@ -15,6 +17,8 @@
 
 #define MAX_JSON (512u << 20)    /* tokenizer.json of a 256K vocabulary is ~20 MB */
 #define MAX_SMALL_JSON (64u << 20)
+#define MAX_TEMPLATE (16u << 20)  /* a chat template is a few kB, the largest seen ~100 kB */
+#define MAX_EXTRA_TEMPLATES 64    /* files in additional_chat_templates/ */
 
 static const char *const special_name[CV_N_SPECIAL] = { "bos", "eos", "unk", "sep",
 							 "pad", "cls", "mask" };
@@ -836,6 +840,180 @@ static json_t *load_json_opt(const char *dir, const char *name, size_t cap, stru
 	return j;
 }
 
+static bool is_file(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* A Jinja file as gguf-py reads it (open(path, encoding='utf-8').read()): strict UTF-8, a BOM
+ * kept, universal newlines (\r\n and a lone \r become \n); *out is a JSON string.  Invalid UTF-8
+ * is an error, not a warning: the reference's decode raises and its conversion stops.  A NUL
+ * byte is refused too (Python would keep it, but no template has one and the vocabulary keeps C
+ * strings).  An empty file is valid but writes no key (gguf-py skips empty strings), so it is a
+ * warning when the template is `used`. */
+static int read_template(const char *path, bool used, json_t **out, struct bn_err *err)
+{
+	char *text = NULL;
+	size_t len, o = 0;
+	int rc = bn_read_file(path, MAX_TEMPLATE, &text, &len, err);
+	if (rc)
+		return rc;
+	for (size_t i = 0, ok, bad; i < len; i += ok) {
+		if (!(ok = utf8_valid((const unsigned char *)text + i, len - i, &bad))) {
+			rc = bn_seterr(err, BN_EFORMAT, "%s: not valid UTF-8 at byte %zu; save the "
+				       "template as UTF-8", path, i);
+			goto out;
+		}
+		if (!text[i]) {
+			rc = bn_seterr(err, BN_EFORMAT, "%s: a NUL byte at byte %zu; a chat template "
+				       "is text", path, i);
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < len; i++) {
+		char c = text[i];
+		text[o++] = c == '\r' ? '\n' : c;
+		if (c == '\r' && i + 1 < len && text[i + 1] == '\n')
+			i++;
+	}
+	if (!o && used)
+		bn_warn("%s: empty; no chat template is written from it", path);
+	if (!(*out = json_stringn(text, o)))
+		rc = bn_seterr(err, BN_ENOMEM, "out of memory");
+out:
+	free(text);
+	return rc;
+}
+
+/* Appends {name, template} to list; takes t. */
+static int append_template(json_t *list, const char *name, json_t *t, struct bn_err *err)
+{
+	json_t *e = json_pack("{s:s,s:o}", "name", name, "template", t);
+	if (!e || json_array_append_new(list, e))
+		return bn_seterr(err, BN_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int by_strcmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* additional_chat_templates/<name>.jinja appended to list, in name order (gguf-py takes the
+ * directory's order, which is not stable).  A name byte outside an ASCII letter or digit becomes
+ * '_' here already, as add_chat_template would make of Python's surrogate-escaped name: the JSON
+ * name must be UTF-8. */
+static int extra_templates(const char *dir, json_t *list, bool used, struct bn_err *err)
+{
+	char *sub = bn_path_join(dir, "additional_chat_templates"), *name[MAX_EXTRA_TEMPLATES];
+	size_t n = 0;
+	int rc = 0;
+	if (!sub)
+		return bn_seterr(err, BN_ENOMEM, "out of memory");
+	DIR *d = opendir(sub);
+	for (struct dirent *e; d && (e = readdir(d));) {
+		size_t l = strlen(e->d_name);
+		if (l <= 6 || strcmp(e->d_name + l - 6, ".jinja") != 0)
+			continue;
+		if (n == MAX_EXTRA_TEMPLATES) {
+			rc = bn_seterr(err, BN_EFORMAT, "%s: more than %d .jinja files", sub,
+				       MAX_EXTRA_TEMPLATES);
+			goto out;
+		}
+		if (!(name[n] = strdup(e->d_name))) {
+			rc = bn_seterr(err, BN_ENOMEM, "out of memory");
+			goto out;
+		}
+		n++;
+	}
+	qsort(name, n, sizeof *name, by_strcmp);
+	for (size_t i = 0; i < n; i++) {
+		char *path = bn_path_join(sub, name[i]);
+		json_t *t = NULL;
+		rc = path ? read_template(path, used, &t, err) : bn_seterr(err, BN_ENOMEM,
+									     "out of memory");
+		free(path);
+		if (rc)
+			goto out;
+		size_t l = strlen(name[i]) - 6, o = 0;
+		for (size_t k = 0, ok, bad; k < l; k += ok ? ok : 1) {
+			unsigned char ch = (unsigned char)name[i][k];
+			ok = utf8_valid((const unsigned char *)name[i] + k, l - k, &bad);
+			bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+				     (ch >= '0' && ch <= '9');
+			name[i][o++] = ok == 1 && alnum ? (char)ch : '_';
+		}
+		name[i][o] = '\0';
+		if ((rc = append_template(list, name[i], t, err)))
+			goto out;
+	}
+out:
+	if (d)
+		closedir(d);
+	for (size_t i = 0; i < n; i++)
+		free(name[i]);
+	free(sub);
+	return rc;
+}
+
+/* Where gguf-py's SpecialVocab takes the chat template from (vocab.py,
+ * _try_load_from_tokenizer_json): tokenizer_config.json's "chat_template" if the key is there at
+ * all (even null); else chat_template.jinja, the "default" of a named list when
+ * additional_chat_templates/ has .jinja files; else chat_template.json's "chat_template".  None
+ * of them without a non-empty tokenizer_config.json.  The files are read, and a bad one refused,
+ * even when the key wins, as the reference does.  The result is set as tc's key. */
+static int alt_template(const char *dir, json_t *tc, struct bn_err *err)
+{
+	char *jinja = bn_path_join(dir, "chat_template.jinja");
+	char *jsonf = bn_path_join(dir, "chat_template.json");
+	json_t *alt = NULL, *cj = NULL;
+	int rc = 0;
+	if (!jinja || !jsonf) {
+		rc = bn_seterr(err, BN_ENOMEM, "out of memory");
+		goto out;
+	}
+	bool used = tc && json_object_size(tc) && !json_object_get(tc, "chat_template");
+	if (!tc || !json_object_size(tc)) {
+		if (is_file(jinja) || is_file(jsonf))
+			bn_warn("%s: ignored without a non-empty tokenizer_config.json next to it (as "
+				"gguf-py does)", is_file(jinja) ? jinja : jsonf);
+	} else if (is_file(jinja)) {
+		json_t *def = NULL;
+		if ((rc = read_template(jinja, used, &def, err)) ||
+		    !(alt = json_array()) || (rc = append_template(alt, "default", def, err)) ||
+		    (rc = extra_templates(dir, alt, used, err))) {
+			if (!alt)
+				json_decref(def);
+			rc = rc ? rc : bn_seterr(err, BN_ENOMEM, "out of memory");
+			goto out;
+		}
+		if (json_array_size(alt) == 1) { /* no named ones: the plain string */
+			json_t *only = json_incref(def);
+			json_decref(alt);
+			alt = only;
+		}
+	} else if (is_file(jsonf)) {
+		if (!(cj = bn_json_load(jsonf, MAX_SMALL_JSON, err))) {
+			rc = -BN_EFORMAT;
+			goto out;
+		}
+		if (!json_is_object(cj)) {
+			rc = bn_seterr(err, BN_EFORMAT, "%s: not a JSON object", jsonf);
+			goto out;
+		}
+		alt = json_incref(json_object_get(cj, "chat_template"));
+	}
+	if (alt && used && json_object_set(tc, "chat_template", alt))
+		rc = bn_seterr(err, BN_ENOMEM, "out of memory");
+out:
+	json_decref(alt);
+	json_decref(cj);
+	free(jinja);
+	free(jsonf);
+	return rc;
+}
+
 int cv_vocab_load(struct cv_vocab *v, const char *dir, const struct cv_config *c,
 		  const struct cv_vocab_opts *o, struct bn_err *err)
 {
@@ -860,6 +1038,8 @@ int cv_vocab_load(struct cv_vocab *v, const char *dir, const struct cv_config *c
 		rc = bn_seterr(err, BN_EFORMAT, "tokenizer_config.json: not a JSON object");
 		goto out;
 	}
+	if ((rc = alt_template(dir, tc, err)))
+		goto out;
 	if (bn_file_exists(spm_path)) {
 		if ((added = load_json_opt(dir, "added_tokens.json", MAX_SMALL_JSON, err, &rc)), rc)
 			goto out;
