@@ -26,3 +26,9 @@ bench-convert: $(CONVERT_BENCH) $(BIN)/gguf-convert $(CONVERT_BENCH_MODEL)/check
 	@echo '>>> bench-convert: bitnet_b1_58-large shapes (24 layers, bf16), $(CONVERT_BENCH_RUNS) runs, median [min-max]; reference = anchors.md (a)'
 	$(Q)$(CONVERT_BENCH) --convert $(BIN)/gguf-convert --model $(CONVERT_BENCH_MODEL) --out $(BUILD)/bench/convert-out --runs $(CONVERT_BENCH_RUNS)
 BENCH_TARGETS += bench-convert
+
+# An LD_PRELOAD shim that makes statvfs report FAKE_FREE_BYTES free: the free-disk refusal test
+# without a full disk.  Never sanitised (it is preloaded).
+STATVFS_SO := $(BUILD)/tests/statvfs.so
+$(call stamped,$(STATVFS_SO),tests/shims/statvfs.c,$(BUILD)/preflight-test.ok,$(CC) -std=c11 -O2 -Wall -Wextra -D_GNU_SOURCE -fPIC -shared -o $(STATVFS_SO).tmp tests/shims/statvfs.c -ldl && mv $(STATVFS_SO).tmp $(STATVFS_SO),--log $(LOG_DIR)/compile.log --title '  CC      $(STATVFS_SO)')
+TEST_DEPS += $(STATVFS_SO)

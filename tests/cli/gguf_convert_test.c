@@ -2,7 +2,8 @@
  * checkpoints the reference never saw recomputed here from the safetensors (name map, order,
  * weight_quant, unpacking, q/k permutation written independently of the converter), f16 output,
  * a BPE tokenizer, chat templates from chat_template.jinja/.json, malformed inputs (one error
- * line, no output file) and the command line. */
+ * line, no output file), the free-disk refusal (under tests/shims/statvfs.c) and the command
+ * line. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <jansson.h>
@@ -15,6 +16,7 @@
 
 #include "bn_file.h"
 #include "bn_fp16.h"
+#include "bn_util.h"
 #include "gguf.h"
 #include "i2s.h"
 #include "safetensors.h"
@@ -1126,6 +1128,60 @@ Test(gguf_convert_cli, writes_the_default_file_name_and_a_summary)
 }
 
 /* ---- direct ternary outputs ----------------------------------------------------------------- */
+
+/* gguf-convert -q dir --outfile out under tests/shims/statvfs.c, which makes every filesystem
+ * report free_bytes free. */
+static struct tu_run convert_with_free(const char *dir, const char *out, uint64_t free_bytes)
+{
+	char *bin = tu_bin("gguf-convert"), *so = tu_bin("../tests/statvfs.so");
+	char pre[4200], fb[64];
+	snprintf(pre, sizeof pre, "LD_PRELOAD=%s", so);
+	snprintf(fb, sizeof fb, "FAKE_FREE_BYTES=%llu", (unsigned long long)free_bytes);
+	const char *env[] = { pre, fb, "ASAN_OPTIONS=verify_asan_link_order=0", NULL };
+	const char *argv[] = { bin, "-q", dir, "--outfile", out, NULL };
+	struct tu_run r = tu_run(argv, env, NULL);
+	free(bin);
+	free(so);
+	return r;
+}
+
+Test(gguf_convert_cli, refuses_before_writing_when_the_output_filesystem_is_too_small)
+{
+	char *d = gen("disk", "tiny", "tiny", NULL);
+	char *big = bn_path_join(d, "big.gguf"), *fit = bn_path_join(d, "fit.gguf");
+	char *small = bn_path_join(d, "small.gguf"), tmp[4200];
+	snprintf(tmp, sizeof tmp, "%s.tmp", small);
+	struct tu_run r = convert_with_free(d, big, (uint64_t)1 << 50);
+	cr_assert(eq(int, r.status, 0), "%s", r.err);
+	tu_run_free(&r);
+	struct stat st;
+	cr_assert(eq(int, stat(big, &st), 0));
+	uint64_t need = (uint64_t)st.st_size;
+	/* exactly the file's size is enough; one byte less is refused (the real disk has room, so
+	 * a shim that intercepted nothing would let this pass) */
+	r = convert_with_free(d, fit, need);
+	cr_expect(eq(int, r.status, 0), "%s", r.err);
+	tu_run_free(&r);
+	for (int i = 0; i < 2; i++) {
+		uint64_t avail = i ? 0 : need - 1;
+		char a[32], b[32], want[8400];
+		snprintf(want, sizeof want, "gguf-convert: %s: needs %s (%llu bytes) but only %s "
+			 "(%llu bytes) is free there; free some space or write elsewhere with "
+			 "--outfile\n", small, bn_fmt_bytes(need, a, sizeof a),
+			 (unsigned long long)need, bn_fmt_bytes(avail, b, sizeof b),
+			 (unsigned long long)avail);
+		r = convert_with_free(d, small, avail);
+		cr_expect(eq(int, r.status, 1));
+		cr_expect(eq(str, r.err, want));
+		cr_expect(not(bn_file_exists(small)), "%s left behind", small);
+		cr_expect(not(bn_file_exists(tmp)), "%s left behind", tmp);
+		tu_run_free(&r);
+	}
+	free(big);
+	free(fit);
+	free(small);
+	free(d);
+}
 
 Test(gguf_convert_direct, i2_s_of_the_test_vectors_is_the_reference_two_step_result)
 {

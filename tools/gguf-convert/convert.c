@@ -622,10 +622,10 @@ int cv_convert(const struct cv_opts *o, struct bn_err *err)
 	uint64_t total = gguf_writer_file_size(R.w), avail = bn_free_disk(outfile);
 	if (avail != UINT64_MAX && avail < total) {
 		char a[32], b[32];
-		rc = bn_seterr(err, BN_ENOSPC, "%s: needs %s (%llu bytes) but only %s is free there; "
-			       "free some space or write elsewhere with --outfile", outfile,
-			       bn_fmt_bytes(total, a, sizeof a), (unsigned long long)total,
-			       bn_fmt_bytes(avail, b, sizeof b));
+		rc = bn_seterr(err, BN_ENOSPC, "%s: needs %s (%llu bytes) but only %s (%llu bytes) "
+			       "is free there; free some space or write elsewhere with --outfile",
+			       outfile, bn_fmt_bytes(total, a, sizeof a), (unsigned long long)total,
+			       bn_fmt_bytes(avail, b, sizeof b), (unsigned long long)avail);
 		goto out;
 	}
 	if ((rc = gguf_writer_write_header(R.w, err)))
