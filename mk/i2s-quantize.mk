@@ -10,6 +10,11 @@ TEST_ARCHIVES += $(LIBDIR)/libi2squant.a
 TEST_LDLIBS += $(LIBDIR)/libkernels.a
 TEST_DEPS += $(BIN)/i2s-quantize
 
+# A disk that flips a bit, for the read-back test (LD_PRELOAD).
+CORRUPT_WRITE_SO := $(BUILD)/tests/corrupt_write.so
+$(call stamped,$(CORRUPT_WRITE_SO),tests/shims/corrupt_write.c,$(BUILD)/preflight-test.ok,$(CC) -std=c11 -O2 -Wall -Wextra -D_GNU_SOURCE -fPIC -shared -o $(CORRUPT_WRITE_SO).tmp tests/shims/corrupt_write.c -ldl && mv $(CORRUPT_WRITE_SO).tmp $(CORRUPT_WRITE_SO),--log $(LOG_DIR)/compile.log --title '  CC      $(CORRUPT_WRITE_SO)')
+TEST_DEPS += $(CORRUPT_WRITE_SO)
+
 # ---- bench-quantize ----------------------------------------------------------------------------
 # Time and peak RSS of i2s-quantize on the f32 GGUF of bitnet_b1_58-large (24 layers: mkmodel's
 # checkpoint through gguf-convert, made once under $(QB_DIR) and kept), 1 and 2 threads, next

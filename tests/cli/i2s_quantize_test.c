@@ -543,6 +543,54 @@ Test(i2s_quantize, outputs_dequantize_to_the_ternary_input_values)
 	free(dir);
 }
 
+/* A disk that flips one bit (tests/shims/corrupt_write.c): the read-back check catches it in
+ * the codes and in an I2_S tensor's scale, with 1 and 2 threads, and nothing is left behind. */
+Test(i2s_quantize, a_bit_flipped_on_the_way_to_disk_is_caught_before_the_rename)
+{
+	char *dir = tu_mkdtemp("iq_corrupt");
+	char *in = bn_path_join(dir, "f32.gguf"), *out = bn_path_join(dir, "q.gguf");
+	const struct spec sp[] = { { "token_embd.weight", 256, 4, 2, 0 },
+				   { "blk.0.attn_q.weight", 512, 64, 0, 0.25f } };
+	write_f32_model(in, sp, 2, 9);
+	struct tu_run r = iq(in, out, "I2_S", NULL, NULL, NULL, NULL, NULL, NULL);
+	expect_ok(&r, "clean");
+	tu_run_free(&r);
+	struct gguf_reader *g = open_ok(out);
+	const struct gguf_tensor *q = tensor_named(g, "blk.0.attn_q.weight");
+	uint64_t codes = gguf_data_offset(g) + q->offset, scale = codes + 512 * 64 / 4;
+	gguf_close(g);
+	cr_assert(eq(int, remove(out), 0));
+
+	char *so = tu_bin("../tests/corrupt_write.so"), *bin = tu_bin("i2s-quantize");
+	char pre[4200], at[64];
+	snprintf(pre, sizeof pre, "LD_PRELOAD=%s", so);
+	const struct { uint64_t at; const char *threads, *msg; } cases[] = {
+		{ codes + 100, "1", "blk.0.attn_q.weight: the bytes read back from " },
+		{ codes + 5000, "2", "differ from those written; the disk or filesystem is corrupting" },
+		{ scale + 1, "1", "blk.0.attn_q.weight: the scale and padding read back from" },
+	};
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+		snprintf(at, sizeof at, "CORRUPT_AT=%llu", (unsigned long long)cases[k].at);
+		const char *env[] = { pre, at, "ASAN_OPTIONS=verify_asan_link_order=0", NULL };
+		const char *argv[] = { bin, in, out, "I2_S", cases[k].threads, NULL };
+		r = tu_run(argv, env, NULL);
+		expect_refusal(&r, out, cases[k].msg);
+		tu_run_free(&r);
+	}
+	/* the same shim with the flip past the end of the file changes nothing */
+	snprintf(at, sizeof at, "CORRUPT_AT=%llu", (unsigned long long)(scale + (1u << 20)));
+	const char *env[] = { pre, at, "ASAN_OPTIONS=verify_asan_link_order=0", NULL };
+	const char *argv[] = { bin, in, out, "I2_S", "2", NULL };
+	r = tu_run(argv, env, NULL);
+	expect_ok(&r, "flip past the end");
+	tu_run_free(&r);
+	free(so);
+	free(bin);
+	free(in);
+	free(out);
+	free(dir);
+}
+
 /* ---- I2_S input ----------------------------------------------------------------------------- */
 
 /* Rewrites an I2_S file: every I2_S tensor repacked into the ARM 64-element layout (§8.2) when
