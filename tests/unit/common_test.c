@@ -77,6 +77,30 @@ Test(size_math, detects_overflow)
 	cr_assert_not(bn_align_u64(UINT64_MAX - 3, 32, &a));
 }
 
+Test(byte_buffer, appends_grow_and_stay_nul_terminated)
+{
+	struct bn_buf b = { 0 };
+	bn_buf_puts(&b, "");
+	cr_assert(eq(sz, b.len, 0));
+	cr_assert(eq(str, b.p, ""));
+	char chunk[300];
+	for (int i = 0; i < 300; i++)
+		chunk[i] = (char)('a' + i % 26);
+	for (int k = 0; k < 10; k++) /* 3000 bytes: past the first allocation twice */
+		bn_buf_put(&b, chunk, sizeof chunk);
+	bn_buf_put(&b, "\0x", 2); /* binary data is kept as is */
+	cr_assert(eq(sz, b.len, 3002));
+	cr_assert(b.cap > b.len && b.p[b.len] == '\0' && !b.oom);
+	cr_assert(eq(int, memcmp(b.p + 2700, chunk, 300), 0));
+	cr_assert(eq(int, memcmp(b.p + 3000, "\0x", 2), 0));
+	/* a size that cannot fit marks the buffer and keeps what it had */
+	bn_buf_put(&b, chunk, SIZE_MAX - 8);
+	cr_assert(b.oom && b.len == 3002);
+	bn_buf_puts(&b, "more");
+	cr_assert(eq(sz, b.len, 3002));
+	free(b.p);
+}
+
 Test(out_file, appears_only_on_commit)
 {
 	char *dir = tu_mkdtemp("out_file");

@@ -128,3 +128,34 @@ unsigned bn_physical_core_count(void)
 	unsigned online = bn_cpu_count();
 	return npairs > 0 && npairs <= online ? npairs : online;
 }
+
+void bn_buf_put(struct bn_buf *b, const void *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (n >= SIZE_MAX / 2 - b->len) {
+		b->oom = true;
+		return;
+	}
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 1024;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		char *p = realloc(b->p, cap);
+		if (!p) {
+			b->oom = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	if (n)
+		memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+void bn_buf_puts(struct bn_buf *b, const char *s)
+{
+	bn_buf_put(b, s, strlen(s));
+}

@@ -53,6 +53,17 @@ double bn_now(void);
 /* Formats n bytes as "1.23 GB" (decimal units, as disk vendors and `df -H` print them) into buf. */
 const char *bn_fmt_bytes(uint64_t n, char *buf, size_t bufsize);
 
+/* A growable byte buffer, kept NUL-terminated so that text in it is a C string.  After an
+ * allocation failure appends are dropped and `oom` stays set: check it once, at the end.
+ * Start from a zeroed struct; the caller frees p. */
+struct bn_buf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+void bn_buf_put(struct bn_buf *b, const void *s, size_t n);
+void bn_buf_puts(struct bn_buf *b, const char *s);
+
 /* Number of online CPUs (at least 1) and of physical cores (falls back to online CPUs). */
 unsigned bn_cpu_count(void);
 unsigned bn_physical_core_count(void);

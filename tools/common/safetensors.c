@@ -669,72 +669,41 @@ void st_read_f32(const struct st_tensor *t, uint64_t first, size_t n, float *dst
 
 /* ---- writing -------------------------------------------------------------------------------- */
 
-struct buf {
-	char *p;
-	size_t n, cap;
-	bool oom;
-};
-
-static void put(struct buf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->n + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 1024;
-		while (cap < b->n + n + 1)
-			cap *= 2;
-		char *np = realloc(b->p, cap);
-		if (!np) {
-			b->oom = true;
-			return;
-		}
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->n, s, n);
-	b->n += n;
-}
-
-static void puts_(struct buf *b, const char *s)
-{
-	put(b, s, strlen(s));
-}
-
 /* A JSON string as serde_json writes it: UTF-8 kept, ", \ and control characters escaped
  * (\b \t \n \f \r short forms, others \u00xx with lower-case hex). */
-static void put_json_string(struct buf *b, const char *s)
+static void put_json_string(struct bn_buf *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
-	put(b, "\"", 1);
+	bn_buf_put(b, "\"", 1);
 	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
 		char esc[7];
 		switch (*c) {
-		case '"': put(b, "\\\"", 2); break;
-		case '\\': put(b, "\\\\", 2); break;
-		case '\b': put(b, "\\b", 2); break;
-		case '\t': put(b, "\\t", 2); break;
-		case '\n': put(b, "\\n", 2); break;
-		case '\f': put(b, "\\f", 2); break;
-		case '\r': put(b, "\\r", 2); break;
+		case '"': bn_buf_put(b, "\\\"", 2); break;
+		case '\\': bn_buf_put(b, "\\\\", 2); break;
+		case '\b': bn_buf_put(b, "\\b", 2); break;
+		case '\t': bn_buf_put(b, "\\t", 2); break;
+		case '\n': bn_buf_put(b, "\\n", 2); break;
+		case '\f': bn_buf_put(b, "\\f", 2); break;
+		case '\r': bn_buf_put(b, "\\r", 2); break;
 		default:
 			if (*c < 0x20) {
 				memcpy(esc, "\\u00", 4);
 				esc[4] = hex[*c >> 4];
 				esc[5] = hex[*c & 15];
-				put(b, esc, 6);
+				bn_buf_put(b, esc, 6);
 			} else {
-				put(b, (const char *)c, 1);
+				bn_buf_put(b, (const char *)c, 1);
 			}
 		}
 	}
-	put(b, "\"", 1);
+	bn_buf_put(b, "\"", 1);
 }
 
-static void put_u64(struct buf *b, uint64_t v)
+static void put_u64(struct bn_buf *b, uint64_t v)
 {
 	char s[24];
 	int n = snprintf(s, sizeof s, "%llu", (unsigned long long)v);
-	put(b, s, (size_t)n);
+	bn_buf_put(b, s, (size_t)n);
 }
 
 struct sort_key {
@@ -772,20 +741,20 @@ int st_header_build(struct st_entry *e, size_t n, enum st_layout layout, const c
 			perm[i] = k[i].index;
 		free(k);
 	}
-	struct buf b = { 0 };
-	put(&b, "\0\0\0\0\0\0\0\0", 8);
-	put(&b, "{", 1);
+	struct bn_buf b = { 0 };
+	bn_buf_put(&b, "\0\0\0\0\0\0\0\0", 8);
+	bn_buf_put(&b, "{", 1);
 	bool first = true;
 	if (meta) {
-		puts_(&b, "\"__metadata__\":{");
+		bn_buf_puts(&b, "\"__metadata__\":{");
 		for (size_t i = 0; meta[i] && meta[i + 1]; i += 2) {
 			if (i)
-				put(&b, ",", 1);
+				bn_buf_put(&b, ",", 1);
 			put_json_string(&b, meta[i]);
-			put(&b, ":", 1);
+			bn_buf_put(&b, ":", 1);
 			put_json_string(&b, meta[i + 1]);
 		}
-		put(&b, "}", 1);
+		bn_buf_put(&b, "}", 1);
 		first = false;
 	}
 	uint64_t at = 0;
@@ -808,35 +777,35 @@ int st_header_build(struct st_entry *e, size_t n, enum st_layout layout, const c
 		}
 		t->end = at;
 		if (!first)
-			put(&b, ",", 1);
+			bn_buf_put(&b, ",", 1);
 		first = false;
 		put_json_string(&b, t->name);
-		puts_(&b, ":{\"dtype\":\"");
-		puts_(&b, dtypes[t->dtype].name);
-		puts_(&b, "\",\"shape\":[");
+		bn_buf_puts(&b, ":{\"dtype\":\"");
+		bn_buf_puts(&b, dtypes[t->dtype].name);
+		bn_buf_puts(&b, "\",\"shape\":[");
 		for (unsigned d = 0; d < t->n_dims; d++) {
 			if (d)
-				put(&b, ",", 1);
+				bn_buf_put(&b, ",", 1);
 			put_u64(&b, t->shape[d]);
 		}
-		puts_(&b, "],\"data_offsets\":[");
+		bn_buf_puts(&b, "],\"data_offsets\":[");
 		put_u64(&b, t->begin);
-		put(&b, ",", 1);
+		bn_buf_put(&b, ",", 1);
 		put_u64(&b, t->end);
-		puts_(&b, "]}");
+		bn_buf_puts(&b, "]}");
 	}
-	put(&b, "}", 1);
-	while ((b.n - 8) % 8)
-		put(&b, " ", 1);
+	bn_buf_put(&b, "}", 1);
+	while ((b.len - 8) % 8)
+		bn_buf_put(&b, " ", 1);
 	if (b.oom) {
 		free(b.p);
 		return bn_seterr(err, BN_ENOMEM, "out of memory");
 	}
-	uint64_t jl = b.n - 8;
+	uint64_t jl = b.len - 8;
 	for (int i = 0; i < 8; i++)
 		b.p[i] = (char)(jl >> (8 * i));
 	*hdr = (uint8_t *)b.p;
-	*hdr_len = b.n;
+	*hdr_len = b.len;
 	*data_len = at;
 	return 0;
 }

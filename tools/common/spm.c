@@ -246,32 +246,6 @@ void spm_free(struct spm_model *m)
 
 /* ---- writing -------------------------------------------------------------------------------- */
 
-struct wr {
-	uint8_t *p;
-	size_t n, cap;
-	bool oom;
-};
-
-static void wbytes(struct wr *w, const void *s, size_t n)
-{
-	if (w->oom)
-		return;
-	if (w->n + n > w->cap) {
-		size_t cap = w->cap ? w->cap : 4096;
-		while (cap < w->n + n)
-			cap *= 2;
-		uint8_t *np = realloc(w->p, cap);
-		if (!np) {
-			w->oom = true;
-			return;
-		}
-		w->p = np;
-		w->cap = cap;
-	}
-	memcpy(w->p + w->n, s, n);
-	w->n += n;
-}
-
 static size_t varint_len(uint64_t v)
 {
 	size_t n = 1;
@@ -282,7 +256,7 @@ static size_t varint_len(uint64_t v)
 	return n;
 }
 
-static void wvarint(struct wr *w, uint64_t v)
+static void wvarint(struct bn_buf *w, uint64_t v)
 {
 	uint8_t b[10];
 	size_t n = 0;
@@ -291,10 +265,10 @@ static void wvarint(struct wr *w, uint64_t v)
 		v >>= 7;
 	}
 	b[n++] = (uint8_t)v;
-	wbytes(w, b, n);
+	bn_buf_put(w, b, n);
 }
 
-static void wkey(struct wr *w, unsigned num, unsigned wt)
+static void wkey(struct bn_buf *w, unsigned num, unsigned wt)
 {
 	wvarint(w, (uint64_t)num << 3 | wt);
 }
@@ -310,7 +284,7 @@ static size_t piece_len(const struct spm_piece *p)
 int spm_serialize(const struct spm_piece *pieces, size_t n, const struct spm_write_opts *opts,
 		  uint8_t **out, size_t *out_len, struct bn_err *err)
 {
-	struct wr w = { 0 };
+	struct bn_buf w = { 0 };
 	*out = NULL;
 	*out_len = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -319,9 +293,9 @@ int spm_serialize(const struct spm_piece *pieces, size_t n, const struct spm_wri
 		wvarint(&w, piece_len(p));
 		wkey(&w, 1, WT_LEN);
 		wvarint(&w, p->len);
-		wbytes(&w, p->piece, p->len);
+		bn_buf_put(&w, p->piece, p->len);
 		wkey(&w, 2, WT_I32);
-		wbytes(&w, &p->score, 4); /* little-endian hosts only */
+		bn_buf_put(&w, &p->score, 4); /* little-endian hosts only */
 		if (p->type != SPM_NORMAL) {
 			wkey(&w, 3, WT_VARINT);
 			wvarint(&w, (uint64_t)p->type);
@@ -352,7 +326,7 @@ int spm_serialize(const struct spm_piece *pieces, size_t n, const struct spm_wri
 		wvarint(&w, 1 + varint_len(nl) + nl + 2 + 2);
 		wkey(&w, 1, WT_LEN);
 		wvarint(&w, nl);
-		wbytes(&w, opts->normalizer_name, nl);
+		bn_buf_put(&w, opts->normalizer_name, nl);
 		wkey(&w, 3, WT_VARINT);
 		wvarint(&w, opts->add_dummy_prefix);
 		wkey(&w, 4, WT_VARINT);
@@ -362,7 +336,7 @@ int spm_serialize(const struct spm_piece *pieces, size_t n, const struct spm_wri
 		free(w.p);
 		return bn_seterr(err, BN_ENOMEM, "out of memory");
 	}
-	*out = w.p;
-	*out_len = w.n;
+	*out = (uint8_t *)w.p;
+	*out_len = w.len;
 	return 0;
 }

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bn_util.h"
+
 /* The templates, NUL-terminated.  Paths are relative to the directory make runs the compiler in
  * (the repository root). */
 __asm__(".section .rodata\n"
@@ -30,38 +32,6 @@ extern const char lutgen_tmpl_tl2[];
 const char *lutgen_template(enum lut_quant q)
 {
 	return q == LUT_TL1 ? lutgen_tmpl_tl1 : lutgen_tmpl_tl2;
-}
-
-struct buf {
-	char *p;
-	size_t len, cap;
-	int failed;
-};
-
-static void put(struct buf *b, const char *s, size_t n)
-{
-	if (b->failed)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 65536;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *p = realloc(b->p, cap);
-		if (!p) {
-			b->failed = 1;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = 0;
-}
-
-static void puts_(struct buf *b, const char *s)
-{
-	put(b, s, strlen(s));
 }
 
 struct ctx {
@@ -112,48 +82,48 @@ static int slot(const struct ctx *c, const char *name, size_t len, size_t i, cha
 #undef IS
 }
 
-static int emit_line(const struct ctx *c, struct buf *b, const char *line, size_t len, size_t i,
+static int emit_line(const struct ctx *c, struct bn_buf *b, const char *line, size_t len, size_t i,
 		     unsigned lineno, struct bn_err *err)
 {
 	const char *s = line, *end = line + len;
 	while (s < end) {
 		const char *at = memchr(s, '@', (size_t)(end - s));
 		if (!at) {
-			put(b, s, (size_t)(end - s));
+			bn_buf_put(b, s, (size_t)(end - s));
 			break;
 		}
-		put(b, s, (size_t)(at - s));
+		bn_buf_put(b, s, (size_t)(at - s));
 		const char *close = memchr(at + 1, '@', (size_t)(end - at - 1));
 		char val[32];
 		int r = close ? slot(c, at + 1, (size_t)(close - at - 1), i, val, sizeof val) : -1;
 		if (r < 0)
 			return bn_seterr(err, BN_EINVAL, "template %s.h.in:%u: unknown slot in '%.*s'",
 					 lut_quant_name(c->q), lineno, (int)len, line);
-		puts_(b, r == 1 ? c->kernel_config : val);
+		bn_buf_puts(b, r == 1 ? c->kernel_config : val);
 		s = close + 1;
 	}
-	put(b, "\n", 1);
+	bn_buf_put(b, "\n", 1);
 	return 0;
 }
 
 /* The kernel_config.ini text as C string literals, one per line. */
 static char *c_literal(const char *ini, size_t len)
 {
-	struct buf b = { 0 };
+	struct bn_buf b = { 0 };
 	const char *s = ini, *end = ini + len;
 	while (s < end) {
 		const char *nl = memchr(s, '\n', (size_t)(end - s));
 		size_t n = nl ? (size_t)(nl - s) : (size_t)(end - s);
 		if (b.len)
-			puts_(&b, "\n\t");
-		puts_(&b, "\"");
-		put(&b, s, n); /* ini text: digits, letters, '_', ' ', '=', '[' and ']' only */
-		puts_(&b, nl ? "\\n\"" : "\"");
+			bn_buf_puts(&b, "\n\t");
+		bn_buf_puts(&b, "\"");
+		bn_buf_put(&b, s, n); /* ini text: digits, letters, '_', ' ', '=', '[' and ']' only */
+		bn_buf_puts(&b, nl ? "\\n\"" : "\"");
 		s += n + (nl ? 1 : 0);
 	}
 	if (!b.len)
-		puts_(&b, "\"\"");
-	return b.failed ? (free(b.p), NULL) : b.p;
+		bn_buf_puts(&b, "\"\"");
+	return b.oom ? (free(b.p), NULL) : b.p;
 }
 
 int lutgen_render_header(enum lut_quant q, const struct lut_params *p, size_t n, char **out,
@@ -161,7 +131,7 @@ int lutgen_render_header(enum lut_quant q, const struct lut_params *p, size_t n,
 {
 	char *ini = NULL, *lit = NULL;
 	size_t ini_len;
-	struct buf b = { 0 };
+	struct bn_buf b = { 0 };
 	int rc = lut_ini_format(p, n, &ini, &ini_len, err);
 	if (rc)
 		return rc;
@@ -213,7 +183,7 @@ int lutgen_render_header(enum lut_quant q, const struct lut_params *p, size_t n,
 			       lut_quant_name(q), loop_line);
 		goto out;
 	}
-	if (b.failed) {
+	if (b.oom) {
 		rc = bn_seterr(err, BN_ENOMEM, "bitnet-lut-kernels.h: out of memory");
 		goto out;
 	}

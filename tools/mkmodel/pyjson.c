@@ -7,45 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bn_util.h"
 #include "pyjson.h"
 
-struct out {
-	char *p;
-	size_t n, cap;
-	bool oom;
-};
-
-static void put(struct out *o, const char *s, size_t n)
-{
-	if (o->oom)
-		return;
-	if (o->n + n + 1 > o->cap) {
-		size_t cap = o->cap ? o->cap : 4096;
-		while (cap < o->n + n + 1)
-			cap *= 2;
-		char *np = realloc(o->p, cap);
-		if (!np) {
-			o->oom = true;
-			return;
-		}
-		o->p = np;
-		o->cap = cap;
-	}
-	memcpy(o->p + o->n, s, n);
-	o->n += n;
-	o->p[o->n] = '\0';
-}
-
-static void puts_(struct out *o, const char *s)
-{
-	put(o, s, strlen(s));
-}
-
-static void indent(struct out *o, int level)
+static void indent(struct bn_buf *o, int level)
 {
 	static const char sp[] = "                                ";
 	for (int i = 0; i < level; i++)
-		put(o, sp, 2);
+		bn_buf_put(o, sp, 2);
 }
 
 /* Decodes one UTF-8 sequence at s (jansson strings are valid UTF-8); returns its length. */
@@ -68,29 +37,29 @@ static size_t utf8_dec(const unsigned char *s, unsigned *cp)
 	return 4;
 }
 
-static void put_string(struct out *o, const char *str, size_t len, bool ascii)
+static void put_string(struct bn_buf *o, const char *str, size_t len, bool ascii)
 {
 	char esc[16];
-	put(o, "\"", 1);
+	bn_buf_put(o, "\"", 1);
 	const unsigned char *s = (const unsigned char *)str, *end = s + len;
 	while (s < end) {
 		unsigned c = *s;
 		switch (c) {
-		case '"': puts_(o, "\\\""); s++; continue;
-		case '\\': puts_(o, "\\\\"); s++; continue;
-		case '\n': puts_(o, "\\n"); s++; continue;
-		case '\r': puts_(o, "\\r"); s++; continue;
-		case '\t': puts_(o, "\\t"); s++; continue;
-		case '\b': puts_(o, "\\b"); s++; continue;
-		case '\f': puts_(o, "\\f"); s++; continue;
+		case '"': bn_buf_puts(o, "\\\""); s++; continue;
+		case '\\': bn_buf_puts(o, "\\\\"); s++; continue;
+		case '\n': bn_buf_puts(o, "\\n"); s++; continue;
+		case '\r': bn_buf_puts(o, "\\r"); s++; continue;
+		case '\t': bn_buf_puts(o, "\\t"); s++; continue;
+		case '\b': bn_buf_puts(o, "\\b"); s++; continue;
+		case '\f': bn_buf_puts(o, "\\f"); s++; continue;
 		default: break;
 		}
 		if (c < 0x20) {
 			snprintf(esc, sizeof esc, "\\u%04x", c);
-			puts_(o, esc);
+			bn_buf_puts(o, esc);
 			s++;
 		} else if (c < 0x80 || !ascii) {
-			put(o, (const char *)s, 1);
+			bn_buf_put(o, (const char *)s, 1);
 			s++;
 		} else {
 			unsigned cp;
@@ -102,10 +71,10 @@ static void put_string(struct out *o, const char *str, size_t len, bool ascii)
 			} else {
 				snprintf(esc, sizeof esc, "\\u%04x", cp);
 			}
-			puts_(o, esc);
+			bn_buf_puts(o, esc);
 		}
 	}
-	put(o, "\"", 1);
+	bn_buf_put(o, "\"", 1);
 }
 
 void py_float_repr(double x, char *buf, size_t size)
@@ -145,14 +114,14 @@ static int cmp_keys(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static void dump(struct out *o, const json_t *j, int level, const struct py_json_opts *opts)
+static void dump(struct bn_buf *o, const json_t *j, int level, const struct py_json_opts *opts)
 {
 	char num[64];
 	switch (json_typeof(j)) {
 	case JSON_OBJECT: {
 		size_t n = json_object_size(j);
 		if (n == 0) {
-			puts_(o, "{}");
+			bn_buf_puts(o, "{}");
 			return;
 		}
 		const char **keys = malloc(n * sizeof *keys);
@@ -166,33 +135,33 @@ static void dump(struct out *o, const json_t *j, int level, const struct py_json
 		json_object_foreach((json_t *)j, key, v) keys[k++] = key;
 		if (opts->sort_keys)
 			qsort(keys, n, sizeof *keys, cmp_keys);
-		puts_(o, "{\n");
+		bn_buf_puts(o, "{\n");
 		for (size_t i = 0; i < n; i++) {
 			indent(o, level + 1);
 			put_string(o, keys[i], strlen(keys[i]), opts->ensure_ascii);
-			puts_(o, ": ");
+			bn_buf_puts(o, ": ");
 			dump(o, json_object_get(j, keys[i]), level + 1, opts);
-			puts_(o, i + 1 < n ? ",\n" : "\n");
+			bn_buf_puts(o, i + 1 < n ? ",\n" : "\n");
 		}
 		indent(o, level);
-		puts_(o, "}");
+		bn_buf_puts(o, "}");
 		free(keys);
 		return;
 	}
 	case JSON_ARRAY: {
 		size_t n = json_array_size(j);
 		if (n == 0) {
-			puts_(o, "[]");
+			bn_buf_puts(o, "[]");
 			return;
 		}
-		puts_(o, "[\n");
+		bn_buf_puts(o, "[\n");
 		for (size_t i = 0; i < n; i++) {
 			indent(o, level + 1);
 			dump(o, json_array_get(j, i), level + 1, opts);
-			puts_(o, i + 1 < n ? ",\n" : "\n");
+			bn_buf_puts(o, i + 1 < n ? ",\n" : "\n");
 		}
 		indent(o, level);
-		puts_(o, "]");
+		bn_buf_puts(o, "]");
 		return;
 	}
 	case JSON_STRING:
@@ -200,29 +169,29 @@ static void dump(struct out *o, const json_t *j, int level, const struct py_json
 		return;
 	case JSON_INTEGER:
 		snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
-		puts_(o, num);
+		bn_buf_puts(o, num);
 		return;
 	case JSON_REAL:
 		py_float_repr(json_real_value(j), num, sizeof num);
-		puts_(o, num);
+		bn_buf_puts(o, num);
 		return;
-	case JSON_TRUE: puts_(o, "true"); return;
-	case JSON_FALSE: puts_(o, "false"); return;
-	case JSON_NULL: puts_(o, "null"); return;
+	case JSON_TRUE: bn_buf_puts(o, "true"); return;
+	case JSON_FALSE: bn_buf_puts(o, "false"); return;
+	case JSON_NULL: bn_buf_puts(o, "null"); return;
 	}
 }
 
 char *py_json_dumps(const json_t *j, const struct py_json_opts *opts, size_t *len)
 {
-	struct out o = { 0 };
+	struct bn_buf o = { 0 };
 	dump(&o, j, 0, opts);
 	if (opts->newline)
-		puts_(&o, "\n");
+		bn_buf_puts(&o, "\n");
 	if (o.oom || !o.p) {
 		free(o.p);
 		return NULL;
 	}
 	if (len)
-		*len = o.n;
+		*len = o.len;
 	return o.p;
 }
