@@ -12,29 +12,8 @@
 #include "bn_fp16.h"
 #include "kernels.h"
 
-static uint64_t rng = 0x853c49e6748fea9bull;
-static uint64_t next(void)
-{
-	uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static void rand_bytes(uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)(next() >> 56);
-}
-
-static void rand_floats(float *x, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		uint64_t r = next();
-		float v = (float)((int64_t)(r >> 40) - (1 << 23)) / (float)(1 << 23);
-		x[i] = (r & 31) == 0 ? v * 50.0f : (r & 31) == 1 ? 0.0f : v;
-	}
-}
+#define TEST_RNG_SEED 0x853c49e6748fea9bull
+#include "../test_rng.h"
 
 static void *xmalloc(size_t n)
 {
