@@ -104,13 +104,14 @@ static double read_floor(const char *path, unsigned nt)
 	return ok ? t : -1;
 }
 
+static volatile unsigned long spin_sink; /* keeps the busy loop from being optimised away */
+
 static void *spin(void *arg)
 {
 	double *cpu = arg, t0 = bn_now();
-	volatile unsigned long x = 0;
 	while (bn_now() - t0 < 0.4)
 		for (int k = 0; k < 100000; k++)
-			x += (unsigned long)k;
+			spin_sink += (unsigned long)k;
 	struct timespec ts;
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	*cpu = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
