@@ -212,3 +212,16 @@ Test(err, prefix_and_errno)
 	bn_err_prefix(&err, "step %d", 3);
 	cr_assert(eq(str, err.msg, "step 3: f: write: No space left on device"));
 }
+
+/* Names in messages come from files: a newline or other control byte in one must not split the
+ * error line (found by the safetensors fuzzer: a __metadata__ key with "\n"). */
+Test(err, messages_stay_one_line_whatever_the_names)
+{
+	struct bn_err err = { 0 };
+	bn_seterr(&err, BN_EFORMAT, "%s: not a string", "emb\ns.weight\r\t\x7f");
+	cr_assert(eq(str, err.msg, "emb?s.weight???: not a string"));
+	bn_seterrno(&err, ENOENT, "%s", "a\nb");
+	cr_assert(eq(str, err.msg, "a?b: No such file or directory"));
+	bn_err_prefix(&err, "in\n%s", "c");
+	cr_assert(eq(str, err.msg, "in?c: a?b: No such file or directory"));
+}

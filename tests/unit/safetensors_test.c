@@ -254,6 +254,9 @@ Test(st_reject, bad_json_and_wrong_types)
 		   "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, BN_EFORMAT),
 	    "duplicate");
 	HAS(reject("{\"__metadata__\":{\"k\":1}}", 0, BN_EFORMAT), "__metadata__: k: not a string");
+	/* names with control characters (a fuzzer find): still one line, the byte shown as '?' */
+	HAS(reject("{\"__metadata__\":{\"k\\nl\":1}}", 0, BN_EFORMAT), "__metadata__: k?l: not a");
+	HAS(reject("{\"a\\r\\nb\":3}", 0, BN_EFORMAT), "a??b: not an object");
 	HAS(reject("{\"a\":{\"shape\":[1],\"data_offsets\":[0,4]}}", 4, BN_EFORMAT), "a: dtype");
 	HAS(reject("{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4, BN_EFORMAT),
 	    "a: shape: dimension 0");

@@ -6,6 +6,15 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Messages quote names read from files (tensor names, JSON keys), which may hold any byte: a
+ * control character becomes '?', so that an error stays one line whatever the input. */
+static void one_line(char *msg)
+{
+	for (unsigned char *c = (unsigned char *)msg; *c; c++)
+		if (*c < 0x20 || *c == 0x7f)
+			*c = '?';
+}
+
 int bn_seterr(struct bn_err *err, int code, const char *fmt, ...)
 {
 	if (err) {
@@ -13,6 +22,7 @@ int bn_seterr(struct bn_err *err, int code, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(err->msg, sizeof err->msg, fmt, ap);
 		va_end(ap);
+		one_line(err->msg);
 		err->code = code;
 	}
 	return -code;
@@ -49,6 +59,7 @@ int bn_seterrno(struct bn_err *err, int errnum, const char *fmt, ...)
 			memcpy(err->msg + n + 2, why, wl < room ? wl : room);
 			err->msg[n + 2 + (wl < room ? wl : room)] = '\0';
 		}
+		one_line(err->msg);
 		err->code = code;
 	}
 	return -code;
@@ -68,6 +79,7 @@ int bn_err_prefix(struct bn_err *err, const char *fmt, ...)
 	/* Truncation is fine here: the message stays one line, its end is the least useful part. */
 	int n = snprintf(err->msg, sizeof err->msg, "%.*s: ", (int)(sizeof err->msg / 2), prefix);
 	snprintf(err->msg + n, sizeof err->msg - (size_t)n, "%.*s", (int)(sizeof err->msg / 2 - 3), old);
+	one_line(err->msg);
 	return -(err->code ? err->code : BN_EINVAL);
 }
 

@@ -30,7 +30,8 @@ struct bn_err {
 };
 
 /* Record an error; returns -code so callers can write `return bn_seterr(err, ...)`.
- * err may be NULL (the message is dropped). */
+ * err may be NULL (the message is dropped).  Control characters in the formatted message (a
+ * newline in a tensor name read from a file) become '?' here and in the two below. */
 int bn_seterr(struct bn_err *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
