@@ -20,14 +20,18 @@ $(call add-tool,bitnet-run,$(ENGINE_DIR)/main.c,$(ENGINE_ARCHIVES),$(COMMON_LDLI
 COMPILE_TARGETS += $(BIN)/bitnet-run
 ENGINE_BIN := $(BIN)/bitnet-run
 
+# $(call engine-tl,GEN_DIR): GEN_DIR/bitnet-run, the engine linked with GEN_DIR/lut_kernels.o
+# (mk/codegen.mk's lut-codegen); a macro, so that the SAN=1 flags' comma reaches the stamped call
+# unexpanded, as in add-tool.
+engine-tl-inputs = $(call obj-of,$(ENGINE_DIR)/main.c) $(1)/lut_kernels.o $(ENGINE_ARCHIVES)
+define engine-tl-rules
+$$(call stamped,$(1)/bitnet-run,$(engine-tl-inputs),,$(CC) $$(BASE_LDFLAGS) -o $(1)/bitnet-run.tmp $(engine-tl-inputs) $(COMMON_LDLIBS) && mv $(1)/bitnet-run.tmp $(1)/bitnet-run,--log $(LOG_DIR)/compile.log --title '  LD      $(1)/bitnet-run')
+endef
+engine-tl = $(eval $(call engine-tl-rules,$(1)))
+
 ifneq ($(and $(filter tl1 tl2,$(QUANT)),$(filter $(ARCH),$(HOST_ARCH))),)
 ENGINE_BIN := $(GEN_DIR)/bitnet-run
-ENGINE_TL_INPUTS := $(call obj-of,$(ENGINE_DIR)/main.c) $(GEN_DIR)/lut_kernels.o $(ENGINE_ARCHIVES)
-# (a macro, so that the SAN=1 flags' comma reaches the stamped call unexpanded, as in add-tool)
-define engine-tl-rules
-$$(call stamped,$(ENGINE_BIN),$(ENGINE_TL_INPUTS),,$(CC) $$(BASE_LDFLAGS) -o $(ENGINE_BIN).tmp $(ENGINE_TL_INPUTS) $(COMMON_LDLIBS) && mv $(ENGINE_BIN).tmp $(ENGINE_BIN),--log $(LOG_DIR)/compile.log --title '  LD      $(ENGINE_BIN)')
-endef
-$(eval $(engine-tl-rules))
+$(call engine-tl,$(GEN_DIR))
 COMPILE_TARGETS += $(ENGINE_BIN)
 endif
 
@@ -85,8 +89,35 @@ $(call stamped,$(ENGINE_BENCH_GGUF),$(BUILD)/bench/bitnet_b1_58-large/checkpoint
 .PHONY: bench-engine
 bench-engine: $(ENGINE_BENCH) $(BIN)/bitnet-run $(ENGINE_BENCH_GGUF)
 	@echo '>>> bench-engine: bitnet-run on bitnet_b1_58-large shapes (24 layers, I2_S); reference = anchors.md (d)'
-	$(Q)$(ENGINE_BENCH) --run $(BIN)/bitnet-run --model $(ENGINE_BENCH_GGUF) --runs $(ENGINE_BENCH_RUNS)
+	$(Q)$(ENGINE_BENCH) --run $(BIN)/bitnet-run --model $(ENGINE_BENCH_GGUF) --label i2_s --runs $(ENGINE_BENCH_RUNS)
 BENCH_TARGETS += bench-engine
+
+# ---- bench-engine-tl2 -------------------------------------------------------------------------
+# The same checkpoint as TL2 (x86_64), built as the pipeline builds QUANT=tl2 (mk/codegen.mk's
+# macros) once per kernel parameter set: lutgen's automatic parameters, and the preset's
+# (setup_env's, which anchors.md's TL2 kernels used).  The token embeddings are F16 (--quant-embd,
+# as setup_env converts TL models), like the I2_S file's, which serve as the output head in both.
+# engine-bench runs the I2_S file and both TL2 builds in the same run, interleaved, and prints
+# TL2 / I2_S ratios; the bandwidth limits use each file's own bytes per token.
+ifeq ($(HOST_ARCH),x86_64)
+ENGINE_BENCH_TL2 := $(BUILD)/bench/engine/tl2
+enginebench.tl2.auto :=
+enginebench.tl2.preset := presets/bitnet_b1_58-large.ini
+define engine-bench-tl2-rules
+$$(call lut-codegen,tl2,$(ENGINE_BENCH_TL2)-$(1),$(BUILD)/bench/bitnet_b1_58-large,$(enginebench.tl2.$(1)),$(LOG_DIR)/bench.log,--title '  GEN     $(ENGINE_BENCH_TL2)-$(1)/bitnet-lut-kernels.h')
+$$(call lut-convert,tl2,$(ENGINE_BENCH_TL2)-$(1),$(BUILD)/bench/bitnet_b1_58-large,$(ENGINE_BENCH_TL2)-$(1)/bitnet_b1_58-large.tl2.gguf,--quant-embd -q,$(LOG_DIR)/bench.log,--title '  CONVERT $(ENGINE_BENCH_TL2)-$(1)/bitnet_b1_58-large.tl2.gguf (once)')
+$$(call engine-tl,$(ENGINE_BENCH_TL2)-$(1))
+endef
+$(foreach p,auto preset,$(eval $(call engine-bench-tl2-rules,$(p))))
+ENGINE_BENCH_TL2_ARGS := $(foreach p,auto preset,--run $(ENGINE_BENCH_TL2)-$(p)/bitnet-run --model $(ENGINE_BENCH_TL2)-$(p)/bitnet_b1_58-large.tl2.gguf --label tl2-$(p))
+
+## bench-engine-tl2: bench-engine's I2_S rows next to TL2 builds of the same model (lutgen's and setup_env's kernel parameters), TL2/I2_S ratios
+.PHONY: bench-engine-tl2
+bench-engine-tl2: $(ENGINE_BENCH) $(BIN)/bitnet-run $(ENGINE_BENCH_GGUF) $(foreach p,auto preset,$(ENGINE_BENCH_TL2)-$(p)/bitnet-run $(ENGINE_BENCH_TL2)-$(p)/bitnet_b1_58-large.tl2.gguf)
+	@echo '>>> bench-engine-tl2: bitnet-run on bitnet_b1_58-large shapes (24 layers), TL2 (auto = lutgen parameters, preset = setup_env parameters) vs I2_S in the same run; anchors.md (d) has I2_S only'
+	$(Q)$(ENGINE_BENCH) --run $(BIN)/bitnet-run --model $(ENGINE_BENCH_GGUF) --label i2_s $(ENGINE_BENCH_TL2_ARGS) --runs $(ENGINE_BENCH_RUNS)
+BENCH_TARGETS += bench-engine-tl2
+endif
 
 # The Unicode category table of the BPE pre-tokenizers, regenerated from ICU (libicu-dev) on
 # demand only; the result is committed.
