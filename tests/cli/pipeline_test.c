@@ -203,3 +203,37 @@ Test(pipeline, a_failing_step_names_itself_and_its_log)
 	tu_run_free(&r);
 	free(dir);
 }
+
+/* make install puts every user-facing tool, runnable, under DESTDIR/PREFIX/bin and nothing
+ * else; make uninstall takes exactly those away again. */
+Test(pipeline, install_and_uninstall_the_tools)
+{
+	static const char *const tools[] = { "bitnet-run", "hfget", "gguf-convert", "i2s-quantize",
+					     "lutgen", "gguf-dump", "mkmodel", "bitnet-kernels" };
+	char *dir = tu_mkdtemp("pipeline_install");
+	char args[4600], cmd[4700];
+	snprintf(args, sizeof args, "install DESTDIR='%s/stage' PREFIX=/opt/bm", dir);
+	struct tu_run r = make_in(dir, args);
+	cr_assert(eq(int, r.status, 0), "make install: %s%s", r.out, r.err);
+	tu_run_free(&r);
+	snprintf(cmd, sizeof cmd, "ls '%s/stage/opt/bm/bin' | wc -l", dir);
+	r = tu_sh(cmd);
+	cr_assert(eq(int, atoi(r.out), (int)(sizeof tools / sizeof tools[0])), "%s", r.out);
+	tu_run_free(&r);
+	for (size_t i = 0; i < sizeof tools / sizeof tools[0]; i++) {
+		snprintf(cmd, sizeof cmd, "'%s/stage/opt/bm/bin/%s' --help", dir, tools[i]);
+		r = tu_sh(cmd);
+		cr_assert(eq(int, r.status, 0), "%s --help: %s", tools[i], r.err);
+		cr_assert(strstr(r.out, "usage") || strstr(r.out, "Usage"), "%s: %s", tools[i], r.out);
+		tu_run_free(&r);
+	}
+	snprintf(args, sizeof args, "uninstall DESTDIR='%s/stage' PREFIX=/opt/bm", dir);
+	r = make_in(dir, args);
+	cr_assert(eq(int, r.status, 0), "make uninstall: %s%s", r.out, r.err);
+	tu_run_free(&r);
+	snprintf(cmd, sizeof cmd, "ls -A '%s/stage/opt/bm/bin' | wc -l", dir);
+	r = tu_sh(cmd);
+	cr_assert(eq(int, atoi(r.out), 0), "left after uninstall: %s", r.out);
+	tu_run_free(&r);
+	free(dir);
+}
