@@ -1,5 +1,6 @@
 /* bitnet-run as a user runs it: help and usage errors, one-line errors for bad files, greedy and
- * seeded generation, the prompt echo and timings, a full context, and chat mode. */
+ * seeded generation, the prompt echo and timings, a full context (shifted, or a
+ * notice with --no-context-shift), and chat mode. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <stdio.h>
@@ -39,6 +40,8 @@ Test(bitnet_run_cli, help_and_usage_errors)
 	cr_assert(eq(int, r.status, 0));
 	HAS(r.out, "usage: bitnet-run -m MODEL.gguf");
 	HAS(r.out, "-cnv, --conversation");
+	HAS(r.out, "--keep N");
+	HAS(r.out, "--no-context-shift");
 	tu_run_free(&r);
 	r = run("-p hi");
 	cr_assert(eq(int, r.status, 2));
@@ -127,12 +130,72 @@ Test(bitnet_run_cli, context_overflow_is_an_error_or_a_notice)
 	cr_assert(eq(int, r.status, 1));
 	HAS(r.err, "the prompt is 9 tokens but only 4 of the 4 context positions are free; use a larger -c");
 	tu_run_free(&r);
-	snprintf(args, sizeof args, "-m '%s' -p 'hello world' -c 12 -n 50 --temp 0", q);
+	snprintf(args, sizeof args, "-m '%s' -p 'hello world' -c 12 -n 50 --temp 0 --no-context-shift", q);
 	r = run(args);
 	cr_assert(eq(int, r.status, 0), "%s", r.err);
 	HAS(r.err, "the context is full (12 tokens); stopped generating");
 	HAS(r.err, "generation: 3 tokens");
 	tu_run_free(&r);
+	free(q);
+}
+
+static int count(const char *s, const char *needle)
+{
+	int n = 0;
+	for (const char *p = s; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+		n++;
+	return n;
+}
+
+Test(bitnet_run_cli, a_full_context_is_shifted_unless_told_not_to)
+{
+	char *q = i2s_model();
+	char args[8192];
+	/* 9 prompt tokens (BOS first), 200 fed back: the context fills after 55, then every 31 */
+	snprintf(args, sizeof args, "-m '%s' -p 'hello world' -c 64 -n 200 --temp 0", q);
+	struct tu_run r = run(args);
+	cr_assert(eq(int, r.status, 0), "%s", r.err);
+	cr_assert(eq(int, count(r.err, "context full: kept 1, discarded 31 tokens\n"), 5), "%s", r.err);
+	cr_assert(eq(int, count(r.err, "context full"), 5), "%s", r.err);
+	HAS(r.err, "generation: 200 tokens");
+	tu_run_free(&r);
+	/* --keep counts prompt tokens after the BOS; -1 keeps the whole prompt */
+	snprintf(args, sizeof args, "-m '%s' -p 'hello world' -c 64 -n 200 --temp 0 --keep 5 -t 2", q);
+	r = run(args);
+	cr_assert(eq(int, r.status, 0), "%s", r.err);
+	HAS(r.err, "context full: kept 6, discarded 29 tokens\n");
+	HAS(r.err, "generation: 200 tokens");
+	tu_run_free(&r);
+	snprintf(args, sizeof args, "-m '%s' -p 'hello world' -c 64 -n 100 --temp 0 --keep -1", q);
+	r = run(args);
+	cr_assert(eq(int, r.status, 0), "%s", r.err);
+	HAS(r.err, "context full: kept 9, discarded 27 tokens\n");
+	tu_run_free(&r);
+	snprintf(args, sizeof args, "-m '%s' -p 'hello world' -c 64 -n 200 --temp 0 --no-context-shift", q);
+	r = run(args);
+	cr_assert(eq(int, r.status, 0), "%s", r.err);
+	HAS(r.err, "the context is full (64 tokens); stopped generating");
+	HAS(r.err, "generation: 55 tokens");
+	cr_assert(eq(int, count(r.err, "context full:"), 0), "%s", r.err);
+	tu_run_free(&r);
+	const char *bad[] = { "--keep -2", "--keep x", "--keep 1.5", "--keep 99999999", "--keep" };
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		snprintf(args, sizeof args, "-m '%s' -p hi %s", q, bad[i]);
+		r = run(args);
+		cr_assert(eq(int, r.status, 2), "%s: %s", bad[i], r.err);
+		HAS(r.err, "--keep");
+		tu_run_free(&r);
+	}
+	/* chat: later turns and replies shift too, keeping the system message */
+	char *bin = tu_bin("bitnet-run"), cmd[8192];
+	snprintf(cmd, sizeof cmd, "printf 'hello there\\nworld again\\nthird turn\\nfourth one\\n' | "
+		 "%s -m '%s' -cnv -p 'sys msg' --keep -1 -c 32 -n 12 --temp 0", bin, q);
+	r = tu_sh(cmd);
+	cr_assert(eq(int, r.status, 0), "%s", r.err);
+	HAS(r.err, "context full: kept 9, discarded 11 tokens\n");
+	cr_assert(eq(int, count(r.out, "\n"), 4), "one reply line per turn: '%s'", r.out);
+	tu_run_free(&r);
+	free(bin);
 	free(q);
 }
 

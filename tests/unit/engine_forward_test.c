@@ -1,9 +1,10 @@
 /* The engine's logits against the naive reference forward pass (tests/lib/engine_ref.c) on the
  * test vectors, small synthetic models of every architecture and a 2-layer model with
  * bitnet_b1_58-large's real shapes, for every weight type: f32, i2_s, tq1_0, tq2_0, with f16 and
- * Q8_0 embeddings.  The reference reads the f32 GGUF and applies the roundings the quantized file
- * implies (int8 or Q8_K activations, f16 block scales, f16/Q8_0 embeddings, the f16 KV cache), i.e.
- * it computes what bitnet.cpp computes.
+ * Q8_0 embeddings (and context shifts, engine_shift, against fresh runs of the kept tokens).
+ * The reference reads the f32 GGUF and applies the roundings the quantized file implies (int8 or
+ * Q8_K activations, f16 block scales, f16/Q8_0 embeddings, the f16 KV cache), i.e. it computes
+ * what bitnet.cpp computes.
  *
  * Tolerances, relative to the largest reference logit, per position.  The two computations differ
  * in float summation order only (the reference sums in double), which keeps a typical position
@@ -27,6 +28,7 @@
 #include <string.h>
 
 #include "bn_file.h"
+#include "bn_util.h"
 #include "engine.h"
 #include "lut/lut.h"
 #include "engine_util.h"
@@ -405,6 +407,121 @@ Test(engine_forward, stops_at_a_full_context_and_rejects_bad_token_ids)
 	cr_assert(eq(int, engine_decode(e, &bad, 1, &err), -BN_EINVAL));
 	cr_assert(strstr(err.msg, "token id 300 is outside the vocabulary (300 tokens)") != NULL, "%s", err.msg);
 	cr_assert(eq(int, engine_decode(e, tokens, 3, &err), 0), "the engine works after a reset: %s", err.msg);
+	engine_close(e);
+	free(f32);
+}
+
+/* ---- context shift ------------------------------------------------------------------------------ */
+
+/* engine_shift against a fresh engine fed only the tokens the shifts kept, from position 0.  In a
+ * one-layer model the cached K and V of a token depend on the token and its position alone (in a
+ * deeper model a later layer's would depend, through attention, on the discarded tokens: a context
+ * shift accepts that, so only one layer can be compared exactly).  So the shifted cache must hold
+ * what the fresh engine computes, except that each moved K was rounded to f16 once more and rotated
+ * in two steps (theta(p) then theta(-d), each by repeated f32 products) instead of one.  Measured
+ * (max |diff| / max |logit| of the next token): f32 1.4e-4 .. 3.4e-4 for both RoPE styles, within
+ * TOL_SHIFT = 2e-3; i2_s 8e-3 .. 1.2e-2, because those ~1e-4 differences of the attention output
+ * flip a few of its int8 roundings (one step = 1/127 of the row's largest value, carried on by
+ * the int8 FFN): the effect compare() allows for with TOL_Q = 3e-2.  A rotation off by one
+ * position gives 0.12 .. 0.16 on every one of these models and paths.
+ * Scenario: a full context of n_ctx tokens, a shift of (n_ctx - n_keep) / 2 as llama-cli computes
+ * it, refill to full, a second shift (so that entries are moved and rotated twice), then one more
+ * token whose logits are compared. */
+#define TOL_SHIFT 2e-3
+
+static int32_t shift_token(size_t i)
+{
+	return (int32_t)(3 + (i * 97 + 13) % 290);
+}
+
+static double shift_vs_fresh(const char *path, uint32_t n_ctx, uint32_t n_keep)
+{
+	struct bn_err err = { 0 };
+	struct engine_opts o = { .threads = 2, .n_ctx = n_ctx, .n_batch = 16 };
+	struct engine *a = NULL, *b = NULL;
+	cr_assert(eq(int, engine_open(&a, path, &o, &err), 0), "%s", err.msg);
+	int32_t *kept = malloc(n_ctx * sizeof *kept); /* mirror of what a's cache holds */
+	size_t n_kept = 0, next = 0;
+	for (int round = 0; round < 2; round++) {
+		while (n_kept < n_ctx) {
+			kept[n_kept] = shift_token(next++);
+			cr_assert(eq(int, engine_decode(a, kept + n_kept, 1, &err), 0), "%s", err.msg);
+			n_kept++;
+		}
+		const uint32_t d = (n_ctx - n_keep) / 2;
+		cr_assert(eq(int, engine_shift(a, n_keep, d, &err), 0), "%s", err.msg);
+		cr_assert(eq(u32, engine_n_past(a), n_ctx - d));
+		memmove(kept + n_keep, kept + n_keep + d, (n_kept - n_keep - d) * sizeof *kept);
+		n_kept -= d;
+	}
+	const int32_t last = shift_token(next);
+	cr_assert(eq(int, engine_decode(a, &last, 1, &err), 0), "%s", err.msg);
+
+	cr_assert(eq(int, engine_open(&b, path, &o, &err), 0), "%s", err.msg);
+	cr_assert(eq(int, engine_decode(b, kept, n_kept, &err), 0), "%s", err.msg);
+	cr_assert(eq(int, engine_decode(b, &last, 1, &err), 0), "%s", err.msg);
+	cr_assert(eq(u32, engine_n_past(a), engine_n_past(b)));
+	const size_t nv = engine_model(a)->cfg.n_vocab;
+	const double scale = eu_max_abs(engine_logits(b, 0), nv);
+	cr_assert(scale > 0.1, "degenerate logits");
+	const double rel = eu_max_abs_diff(engine_logits(a, 0), engine_logits(b, 0), nv) / scale;
+	engine_close(a);
+	engine_close(b);
+	free(kept);
+	return rel;
+}
+
+static void check_shift(const char *what, const char *path, double tol)
+{
+	/* 256 positions: large enough for the threads to share the shift */
+	const uint32_t keeps[] = { 0, 5, 5 }, ctx[] = { 64, 64, 256 };
+	for (size_t i = 0; i < BN_ARRAY_LEN(keeps); i++) {
+		double rel = shift_vs_fresh(path, ctx[i], keeps[i]);
+		cr_log_info("%s, n_ctx %u, n_keep %u: |shifted - fresh| / max|logit| = %.2g (tolerance %.0e)", what,
+			    ctx[i], keeps[i], rel, tol);
+		cr_assert(le(dbl, rel, tol), "%s, n_ctx %u, n_keep %u: relative difference %g", what, ctx[i], keeps[i],
+			  rel);
+	}
+}
+
+Test(engine_shift, shifted_cache_matches_a_fresh_run_of_the_kept_tokens_neox_and_norm_rope_with_gqa)
+{
+	struct eu_spec s = { .arch = "bitnet", .n_layer = 1, .n_embd = 256, .n_ff = 512, .n_head = 4, .n_head_kv = 2,
+			     .n_vocab = 300, .n_ctx = 128, .rope_base = 10000.0f, .seed = 11 };
+	struct bn_err err = { 0 };
+	char *neox = eu_cache_path("shift-neox.f32.gguf"), *norm = eu_cache_path("shift-norm.f32.gguf");
+	cr_assert(eq(int, eu_synth(neox, &s, &err), 0), "%s", err.msg);
+	s.arch = "llama", s.output = true, s.n_head = 8, s.n_head_kv = 2, s.rope_base = 500000.0f, s.seed = 12;
+	cr_assert(eq(int, eu_synth(norm, &s, &err), 0), "%s", err.msg);
+	char *neox_q = quantized(neox, "shift-neox.i2_s.gguf", GGUF_TYPE_I2_S, GGUF_TYPE_F16);
+	char *norm_q = quantized(norm, "shift-norm.i2_s.gguf", GGUF_TYPE_I2_S, GGUF_TYPE_F16);
+	check_shift("bitnet (NEOX rope, 4/2 heads) f32", neox, TOL_SHIFT);
+	check_shift("bitnet (NEOX rope, 4/2 heads) i2_s", neox_q, TOL_Q);
+	check_shift("llama (NORM rope, 8/2 heads) f32", norm, TOL_SHIFT);
+	check_shift("llama (NORM rope, 8/2 heads) i2_s", norm_q, TOL_Q);
+	free(neox), free(norm), free(neox_q), free(norm_q);
+}
+
+Test(engine_shift, rejects_bad_ranges_and_leaves_the_cache_alone)
+{
+	char *f32 = eu_fixture("tv-f32.f32.gguf");
+	struct engine *e = NULL;
+	struct bn_err err = { 0 };
+	struct engine_opts o = { .threads = 1, .n_ctx = 16 };
+	cr_assert(eq(int, engine_open(&e, f32, &o, &err), 0), "%s", err.msg);
+	cr_assert(eq(int, engine_decode(e, tokens, 10, &err), 0), "%s", err.msg);
+	cr_assert(eq(int, engine_shift(e, 4, 0, &err), -BN_EINVAL));
+	cr_assert(eq(int, engine_shift(e, 4, 7, &err), -BN_EINVAL));
+	cr_assert(strstr(err.msg, "cannot keep 4 and discard 7 of the 10 positions used") != NULL, "%s", err.msg);
+	cr_assert(eq(int, engine_shift(e, 11, 1, &err), -BN_EINVAL));
+	cr_assert(eq(int, engine_shift(e, UINT32_MAX, UINT32_MAX, &err), -BN_EINVAL));
+	cr_assert(eq(u32, engine_n_past(e), 10));
+	/* the edges: discard everything after n_keep, then everything */
+	cr_assert(eq(int, engine_shift(e, 4, 6, &err), 0), "%s", err.msg);
+	cr_assert(eq(u32, engine_n_past(e), 4));
+	cr_assert(eq(int, engine_shift(e, 0, 4, &err), 0), "%s", err.msg);
+	cr_assert(eq(u32, engine_n_past(e), 0));
+	cr_assert(eq(int, engine_decode(e, tokens, 16, &err), 0), "the whole context is usable again: %s", err.msg);
 	engine_close(e);
 	free(f32);
 }

@@ -112,13 +112,13 @@ static void rmsnorm(const struct ops *ops, float *o, const float *x, const float
 }
 
 /* cos/sin of every rotated pair for positions pos0 .. pos0+n-1 (ggml_rope_cache_init with
- * ext_factor 0 and attn_factor 1): theta starts at the position and is multiplied by
- * base^(-2/n_rot) for each pair, in f32. */
-static void rope_table(float *tab, uint32_t pos0, size_t n, uint32_t n_rot, float base, float freq_scale)
+ * ext_factor 0 and attn_factor 1): theta starts at the position (negative for a K-shift) and is
+ * multiplied by base^(-2/n_rot) for each pair, in f32. */
+static void rope_table(float *tab, int64_t pos0, size_t n, uint32_t n_rot, float base, float freq_scale)
 {
 	const float theta_scale = powf(base, -2.0f / (float)n_rot);
 	for (size_t t = 0; t < n; t++) {
-		float theta = (float)(pos0 + t);
+		float theta = (float)(pos0 + (int64_t)t);
 		float *c = tab + t * n_rot;
 		for (uint32_t i = 0; i < n_rot; i += 2) {
 			const float th = freq_scale * theta;
@@ -535,6 +535,61 @@ const float *engine_logits(const struct engine *e, size_t i)
 void engine_reset(struct engine *e)
 {
 	e->n_past = 0;
+}
+
+/* ---- context shift ---------------------------------------------------------------------------- */
+
+struct shift_task {
+	struct engine *e;
+	size_t n_keep, n_discard, n_move;  /* positions */
+	const float *tab;                  /* (n_rot) cos, sin of position -n_discard */
+};
+
+/* Per (layer, KV head): K and V of positions n_keep+n_discard .. move down by n_discard, then each
+ * moved K head is rotated by the table, pair by pair as rope_apply pairs them (f16 in and out,
+ * as ggml_rope on the f16 cache computes it). */
+static void shift_heads(void *arg, unsigned chunk, unsigned nchunks)
+{
+	const struct shift_task *t = arg;
+	struct engine *e = t->e;
+	const struct config *c = &e->model.cfg;
+	const size_t heads = (size_t)c->n_layer * c->n_head_kv, hd = c->head_dim, half = c->n_rot / 2;
+	const bool neox = c->rope == ROPE_NEOX;
+	for (size_t h = chunk; h < heads; h += nchunks) {
+		const size_t at = kv_index(e, (uint32_t)(h / c->n_head_kv), (uint32_t)(h % c->n_head_kv), t->n_keep);
+		uint16_t *k = e->kv.k + at, *v = e->kv.v + at;
+		memmove(k, k + t->n_discard * hd, t->n_move * hd * sizeof *k);
+		memmove(v, v + t->n_discard * hd, t->n_move * hd * sizeof *v);
+		for (size_t p = 0; p < t->n_move; p++) {
+			uint16_t *x = k + p * hd;
+			for (size_t j = 0; j < half; j++) {
+				const size_t a = neox ? j : 2 * j, b = neox ? j + half : 2 * j + 1;
+				const float cs = t->tab[2 * j], sn = t->tab[2 * j + 1];
+				const float x0 = bn_f16_to_f32(x[a]), x1 = bn_f16_to_f32(x[b]);
+				x[a] = bn_f32_to_f16(x0 * cs - x1 * sn);
+				x[b] = bn_f32_to_f16(x0 * sn + x1 * cs);
+			}
+		}
+	}
+}
+
+int engine_shift(struct engine *e, uint32_t n_keep, uint32_t n_discard, struct bn_err *err)
+{
+	const struct config *c = &e->model.cfg;
+	if (n_discard == 0 || n_keep > e->n_past || n_discard > e->n_past - n_keep)
+		return bn_seterr(err, BN_EINVAL,
+				 "context shift: cannot keep %u and discard %u of the %u positions used "
+				 "(at least one discarded, none past the end)", n_keep, n_discard, e->n_past);
+	/* the table is row 0 of the forward pass's, which recomputes it on every call */
+	rope_table(e->s.rope, -(int64_t)n_discard, 1, c->n_rot, c->rope_base, c->rope_freq_scale);
+	struct shift_task t = { e, n_keep, n_discard, e->n_past - n_keep - n_discard, e->s.rope };
+	const size_t heads = (size_t)c->n_layer * c->n_head_kv;
+	if (t.n_move * heads * c->head_dim < PAR_MIN / 16)
+		shift_heads(&t, 0, 1);
+	else
+		kern_parallel_chunks(e->kern, (unsigned)BN_MIN(heads, e->max_chunks), shift_heads, &t);
+	e->n_past -= n_discard;
+	return 0;
 }
 
 /* ---- build / free ----------------------------------------------------------------------------- */

@@ -63,6 +63,13 @@ int engine_decode(struct engine *e, const int32_t *tokens, size_t n, struct bn_e
 const float *engine_logits(const struct engine *e, size_t i);
 /* Forgets the cache (n_past = 0). */
 void engine_reset(struct engine *e);
+/* Context shift (llama-cli's, llama_memory_seq_rm + seq_add): forgets positions
+ * [n_keep, n_keep + n_discard), moves the entries of the later positions down by n_discard and
+ * rotates their cached K by -n_discard positions with the model's RoPE (K is cached after RoPE;
+ * rotations compose, up to the f16 rounding of the result, as in llama.cpp's K-shift); n_past
+ * drops by n_discard.  The logits of the last batch stay as they were.
+ * -BN_EINVAL (nothing changed) unless n_discard > 0 and n_keep + n_discard <= n_past. */
+int engine_shift(struct engine *e, uint32_t n_keep, uint32_t n_discard, struct bn_err *err);
 
 /* Bytes of the KV cache at n_ctx positions (f16 K and V for every layer). */
 uint64_t engine_kv_bytes(const struct engine *e);

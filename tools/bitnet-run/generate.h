@@ -1,7 +1,9 @@
 /* The generation loop (a prompt, then sampled tokens streamed to a FILE) and the chat loop
  * (turns read from a FILE, formatted with the model's chat template), with timings.
- * Context overflow: generation stops with a message when the context is full (no shifting);
- * a prompt that does not fit is an error before anything runs. */
+ * Context overflow: when a token or a chat turn does not fit, a context shift (engine_shift) as
+ * llama-cli does it: keep the first n_keep tokens, discard half of the rest (more if a turn needs
+ * it), one notice per shift; with no_shift (or nothing left to discard) generation stops with a
+ * message instead.  A first prompt that does not fit is an error before anything runs. */
 #ifndef BR_GENERATE_H
 #define BR_GENERATE_H
 
@@ -25,10 +27,13 @@ struct gen_stats {
 };
 
 struct gen_opts {
-	int n_predict;       /* tokens per reply; < 0: until end of generation or a full context */
+	int n_predict;       /* tokens per reply; < 0: until end of generation (or a full context) */
 	bool echo_prompt;    /* write the prompt text before the generated text */
 	FILE *out;           /* generated text */
 	FILE *log;           /* "> " prompts and notices (chat) */
+	bool no_shift;       /* stop at a full context instead of shifting it */
+	int keep;            /* tokens of the first prompt (the system message in chat) a shift keeps,
+			      * BOS not counted and always kept; -1 or more than the prompt: all of it */
 };
 
 /* Tokenizes prompt (BOS as the model asks, special tokens parsed), runs it, then samples up to

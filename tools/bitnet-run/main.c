@@ -46,12 +46,16 @@ static void usage(FILE *f)
 		"                         the model's chat template (content, llama3, falcon3, bitnet)\n"
 		"      --chat-template T  use template T instead of the model's\n"
 		"      --no-display-prompt  do not echo the prompt\n"
+		"      --keep N           tokens of the prompt (-cnv: of the system message) kept when the\n"
+		"                         context is shifted (default 0; -1: all; the BOS is always kept)\n"
+		"      --no-context-shift stop generating when the context is full\n"
 		"      --isa NAME         kernel set (ref, avx2, avx512, avx512vnni, neon, dotprod)\n"
 		"  -q, --quiet            errors only on stderr (no timings)\n"
 		"  -v, --verbose          model and kernel details on stderr\n"
 		"  -h, --help             this help\n"
 		"\n"
-		"When the context fills up, generation stops with a notice (no context shifting).\n"
+		"When the context fills up, it is shifted as llama-cli does: the first --keep tokens stay, half\n"
+		"of the rest is discarded (a notice on stderr each time) and generation goes on.\n"
 		"Exit status: 0 ok, 1 failure (bad model file, unsupported architecture, ...), 2 usage error.\n",
 		ENGINE_DEFAULT_BATCH);
 }
@@ -59,9 +63,10 @@ static void usage(FILE *f)
 struct args {
 	const char *model, *prompt, *file, *chat_template, *isa;
 	int n_predict;
+	int keep;
 	unsigned threads, ctx, batch;
 	struct sampler_opts smp;
-	bool seed_given, conversation, echo;
+	bool seed_given, conversation, echo, no_shift;
 };
 
 static int need(int argc, char **argv, int i)
@@ -102,6 +107,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->conversation = true;
 		} else if (IS("--no-display-prompt", "--no-display-prompt")) {
 			a->echo = false;
+		} else if (IS("--no-context-shift", "--no-context-shift")) {
+			a->no_shift = true;
 		} else if (IS("-m", "--model") || IS("-p", "--prompt") || IS("-f", "--file") ||
 			   IS("--chat-template", "--chat-template") || IS("--isa", "--isa")) {
 			if (!need(argc, argv, i))
@@ -128,6 +135,17 @@ static int parse_args(int argc, char **argv, struct args *a)
 				a->n_predict = (int)u;
 			else
 				return bn_usage_error("%s: '%s' is not a token count (or -1)", o, v);
+		} else if (IS("--keep", "--keep")) {
+			if (!need(argc, argv, i))
+				return 2;
+			const char *v = argv[++i];
+			unsigned u;
+			if (strcmp(v, "-1") == 0)
+				a->keep = -1;
+			else if (bn_parse_uint(v, 0, MODEL_MAX_CTX, &u) == 0)
+				a->keep = (int)u;
+			else
+				return bn_usage_error("%s: '%s' is not a token count in [0, %u] (or -1)", o, v, MODEL_MAX_CTX);
 		} else if (IS("-t", "--threads") || IS("-c", "--ctx-size") || IS("-b", "--batch-size") ||
 			   IS("--top-k", "--top-k")) {
 			if (!need(argc, argv, i))
@@ -218,7 +236,8 @@ int main(int argc, char **argv)
 		   m->cfg.n_head_kv, m->cfg.n_vocab, engine_n_ctx(e), m->cfg.n_ctx_train, engine_describe(e, desc, sizeof desc));
 
 	struct gen_stats gs = { 0 };
-	struct gen_opts go = { .n_predict = a.n_predict, .echo_prompt = a.echo, .out = stdout, .log = stderr };
+	struct gen_opts go = { .n_predict = a.n_predict, .echo_prompt = a.echo, .out = stdout, .log = stderr,
+			      .no_shift = a.no_shift, .keep = a.keep };
 	if (a.conversation) {
 		const char *t = a.chat_template;
 		size_t tl = t ? strlen(t) : 0;
