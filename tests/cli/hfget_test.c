@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <pty.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -133,8 +135,9 @@ static void hub_config(struct hub *h, const char *text)
 	"token " TOKEN "\ntoken hf_othertoken\n"                                                     \
 	"repo acme/tiny\ncommit acme/tiny " SHA_A " $D/repo\nref acme/tiny main " SHA_A "\n"
 
-/* Starts a mock hub in a fresh scratch directory, with the standard repo in $D/repo. */
-static void hub_start(struct hub *h, const char *name, const char *config)
+/* Starts a mock hub in a fresh scratch directory, with the standard repo in $D/repo; with a
+ * certificate and key (PEM files), the hub listener speaks HTTPS. */
+static void hub_start_tls(struct hub *h, const char *name, const char *config, const char *cert, const char *key)
 {
 	memset(h, 0, sizeof *h);
 	h->dir = tu_mkdtemp(name);
@@ -155,7 +158,11 @@ static void hub_start(struct hub *h, const char *name, const char *config)
 	if (h->pid == 0) {
 		dup2(in[0], 0);
 		dup2(out[1], 1);
-		execl(mock, mock, "--config", h->cfg, "--log", h->log, (char *)NULL);
+		if (cert)
+			execl(mock, mock, "--config", h->cfg, "--log", h->log, "--tls-cert", cert, "--tls-key", key,
+			      (char *)NULL);
+		else
+			execl(mock, mock, "--config", h->cfg, "--log", h->log, (char *)NULL);
 		_exit(127);
 	}
 	close(in[0]);
@@ -167,7 +174,12 @@ static void hub_start(struct hub *h, const char *name, const char *config)
 	fclose(f);
 	free(mock);
 	cr_assert(eq(int, sscanf(line, "hub=%u cdn=%u", &h->port, &h->cdn), 2), "mockhub said '%s'", line);
-	snprintf(h->endpoint, sizeof h->endpoint, "http://127.0.0.1:%u", h->port);
+	snprintf(h->endpoint, sizeof h->endpoint, "%s://127.0.0.1:%u", cert ? "https" : "http", h->port);
+}
+
+static void hub_start(struct hub *h, const char *name, const char *config)
+{
+	hub_start_tls(h, name, config, NULL, NULL);
 }
 
 static void hub_stop(struct hub *h)
@@ -197,8 +209,9 @@ static struct tu_run hfget_env(struct hub *h, const char *const *env, ...)
 			      "HF_HUB_OFFLINE=", "TRANSFORMERS_OFFLINE=", "HF_HUB_DISABLE_IMPLICIT_TOKEN=",
 			      "HF_DEBUG=", "HFGET_TEST_TIME_SCALE=0.01", "HF_HUB_ETAG_TIMEOUT=3",
 			      "HF_HUB_DOWNLOAD_TIMEOUT=3", "NO_PROXY=127.0.0.1,localhost",
-			      "no_proxy=127.0.0.1,localhost", "http_proxy=", "HTTPS_PROXY=", "ALL_PROXY=" };
-	int ne = 17;
+			      "no_proxy=127.0.0.1,localhost", "http_proxy=", "HTTPS_PROXY=", "ALL_PROXY=",
+			      "CURL_CA_BUNDLE=", "REQUESTS_CA_BUNDLE=", "SSL_CERT_FILE=", "SSL_CERT_DIR=" };
+	int ne = 21;
 	for (const char *const *x = env; x && *x && ne < 63; x++)
 		e[ne++] = *x;
 	e[ne] = NULL;
@@ -1341,6 +1354,152 @@ Test(hfget, never_downgrades_an_https_endpoint)
 	cr_assert(eq(int, nlog(&h, "status=200"), 0), "nothing was served");
 	free(ep);
 	tu_run_free(&r);
+	hub_stop(&h);
+}
+
+/* ============================================================================================ */
+/* TLS: the hub over HTTPS with the committed test certificate (tests/mockhub/tls/README)         */
+/* ============================================================================================ */
+
+static char *tls_fixture(const char *name)
+{
+	char *rel = pathf("tests/mockhub/tls/%s", name), *p = tu_root(rel);
+	free(rel);
+	return p;
+}
+
+static void tls_hub_start(struct hub *h, const char *name)
+{
+	char *crt = tls_fixture("hub.crt"), *key = tls_fixture("hub.key");
+	hub_start_tls(h, name, STD_CONFIG, crt, key);
+	free(crt);
+	free(key);
+}
+
+/* Runs hfget for two regular files (the CDN stays plain HTTP) into a fresh h->out; env holds
+ * "K=V" entries with "@" standing for the directory of the fixtures. */
+static struct tu_run tls_get(struct hub *h, const char *const *env)
+{
+	static int serial;
+	free(h->out);
+	h->out = pathf("%s/out%d", h->dir, ++serial);
+	char *dir = tls_fixture(""), *e[8] = { 0 };
+	for (int i = 0; env[i] && i < 7; i++) {
+		const char *at = strchr(env[i], '@');
+		e[i] = at ? pathf("%.*s%s%s", (int)(at - env[i]), env[i], dir, at + 1) : strdup(env[i]);
+	}
+	log_clear(h);
+	struct tu_run r = hfget_e(h, (const char *const *)e, "acme/tiny", "config.json", "README.md", "--local-dir", h->out);
+	for (int i = 0; e[i]; i++)
+		free(e[i]);
+	free(dir);
+	return r;
+}
+
+static void tls_get_ok(struct hub *h, const char *const *env)
+{
+	struct tu_run r = tls_get(h, env);
+	cr_assert(eq(int, r.status, 0), "with %s %s: %s", env[0], env[1] ? env[1] : "", r.err);
+	cr_assert(truth(repo_same(h, "config.json") && repo_same(h, "README.md")), "the bytes came through TLS");
+	cr_assert(eq(int, nlog(h, "hub GET /api/models/acme/tiny/revision/main", "status=200"), 1));
+	tu_run_free(&r);
+}
+
+/* Refused before any request reaches the hub: one line naming the variables, nothing written
+ * but .cache/huggingface/{.gitignore,CACHEDIR.TAG} (made before the first request). */
+static void tls_get_refused(struct hub *h, const char *const *env)
+{
+	struct tu_run r = tls_get(h, env);
+	cr_assert(eq(int, r.status, 1), "with %s: stderr: %s", env[0] ? env[0] : "no CA variable", r.err);
+	char *want = pathf("hfget: acme/tiny: TLS certificate check failed for https://127.0.0.1:%u (", h->port);
+	cr_assert(truth(strncmp(r.err, want, strlen(want)) == 0), "stderr: %s", r.err);
+	cr_assert(truth(strstr(r.err, "; set CURL_CA_BUNDLE or SSL_CERT_FILE to ") != NULL), "stderr: %s", r.err);
+	cr_assert(truth(strchr(r.err, '\n') == r.err + strlen(r.err) - 1), "one line: %s", r.err);
+	cr_assert(eq(int, nlog(h, " "), 0), "no request got through");
+	struct tu_run f = tu_sh(pathf("find '%s' -type f ! -name .gitignore ! -name CACHEDIR.TAG 2>/dev/null", h->out));
+	cr_assert(eq(str, f.out, ""), "no file written, no temp file left (only the layout's marker files)");
+	tu_run_free(&f);
+	free(want);
+	tu_run_free(&r);
+}
+
+Test(hfget_tls, refuses_an_unknown_certificate_without_a_ca_variable)
+{
+	struct hub h;
+	tls_hub_start(&h, "hfget-tls-none");
+	tls_get_refused(&h, (const char *const[]){ NULL });
+	hub_stop(&h);
+}
+
+Test(hfget_tls, trusts_the_hub_through_each_ca_bundle_variable)
+{
+	struct hub h;
+	tls_hub_start(&h, "hfget-tls-bundle");
+	tls_get_ok(&h, (const char *const[]){ "CURL_CA_BUNDLE=@hub.crt", NULL });
+	tls_get_ok(&h, (const char *const[]){ "REQUESTS_CA_BUNDLE=@hub.crt", NULL });
+	tls_get_ok(&h, (const char *const[]){ "SSL_CERT_FILE=@hub.crt", NULL });
+	hub_stop(&h);
+}
+
+Test(hfget_tls, takes_the_first_of_curl_requests_and_ssl_cert_file_bundles)
+{
+	struct hub h;
+	tls_hub_start(&h, "hfget-tls-order");
+	tls_get_refused(&h, (const char *const[]){ "CURL_CA_BUNDLE=@wrong-ca.crt", "REQUESTS_CA_BUNDLE=@hub.crt",
+						   "SSL_CERT_FILE=@hub.crt", NULL });
+	tls_get_refused(&h, (const char *const[]){ "REQUESTS_CA_BUNDLE=@wrong-ca.crt", "SSL_CERT_FILE=@hub.crt", NULL });
+	tls_get_ok(&h, (const char *const[]){ "CURL_CA_BUNDLE=@hub.crt", "REQUESTS_CA_BUNDLE=@wrong-ca.crt",
+					      "SSL_CERT_FILE=@wrong-ca.crt", NULL });
+	tls_get_ok(&h, (const char *const[]){ "REQUESTS_CA_BUNDLE=@hub.crt", "SSL_CERT_FILE=@wrong-ca.crt", NULL });
+	/* an empty variable counts as unset */
+	tls_get_ok(&h, (const char *const[]){ "CURL_CA_BUNDLE=", "SSL_CERT_FILE=@hub.crt", NULL });
+	hub_stop(&h);
+}
+
+Test(hfget_tls, refuses_the_hub_with_a_wrong_or_missing_bundle)
+{
+	struct hub h;
+	tls_hub_start(&h, "hfget-tls-wrong");
+	tls_get_refused(&h, (const char *const[]){ "CURL_CA_BUNDLE=@wrong-ca.crt", NULL });
+	tls_get_refused(&h, (const char *const[]){ "SSL_CERT_FILE=@no-such-bundle.pem", NULL });
+	hub_stop(&h);
+}
+
+Test(hfget_tls, refuses_a_trusted_certificate_for_another_host_name)
+{
+	struct hub h;
+	tls_hub_start(&h, "hfget-tls-host");
+	char *ep = pathf("HF_ENDPOINT=https://localhost:%u", h.port); /* the certificate names IP 127.0.0.1 only */
+	struct tu_run r = tls_get(&h, (const char *const[]){ "CURL_CA_BUNDLE=@hub.crt", ep, NULL });
+	cr_assert(eq(int, r.status, 1), "stderr: %s", r.err);
+	cr_assert(truth(strstr(r.err, ": TLS certificate check failed for https://localhost:") != NULL), "stderr: %s", r.err);
+	cr_assert(eq(int, nlog(&h, " "), 0), "no request got through");
+	free(ep);
+	tu_run_free(&r);
+	hub_stop(&h);
+}
+
+Test(hfget_tls, trusts_the_hub_through_ssl_cert_dir_by_subject_hash)
+{
+	struct hub h;
+	tls_hub_start(&h, "hfget-tls-dir");
+	char *crt = tls_fixture("hub.crt"), *certs = pathf("%s/certs", h.dir);
+	FILE *f = fopen(crt, "r");
+	X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+	cr_assert(truth(x), "%s", crt);
+	fclose(f);
+	cr_assert(eq(int, bn_mkdir_p(certs, NULL), 0));
+	/* an empty directory (and the system bundle) does not vouch for the hub */
+	char *env = pathf("SSL_CERT_DIR=%s", certs);
+	tls_get_refused(&h, (const char *const[]){ env, NULL });
+	char *link = pathf("%s/%08lx.0", certs, X509_subject_name_hash(x));
+	cr_assert(eq(int, symlink(crt, link), 0));
+	tls_get_ok(&h, (const char *const[]){ env, NULL });
+	X509_free(x);
+	free(link);
+	free(env);
+	free(certs);
+	free(crt);
 	hub_stop(&h);
 }
 

@@ -4,6 +4,8 @@
  * so a token leak fails the test.  Repos come from a config file (re-read when it changes),
  * faults are injected per request by rules in it, and every request is logged to a file the
  * tests read.  Prints "hub=PORT cdn=PORT" on stdout and serves until stdin reaches EOF.
+ * --tls-cert FILE --tls-key FILE (PEM): the hub listener speaks HTTPS (libmicrohttpd's GnuTLS)
+ * and its absolute URLs say https://; the CDN stays plain HTTP.
  *
  * Config lines (# comments):
  *   token TOKEN                           a valid token
@@ -40,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bn_file.h"
 #include "bn_hash.h"
 
 #define MAXF 4096
@@ -116,6 +119,8 @@ static struct {
 	struct counter *counters;
 	size_t ncounters;
 	unsigned hub_port, cdn_port;
+	char *tls_cert, *tls_key; /* PEM text; NULL: the hub speaks plain HTTP */
+	const char *hub_scheme;   /* of the hub's own absolute URLs */
 	long request_id;
 	volatile bool stop;
 	/* hash cache: fs path + size + mtime */
@@ -126,7 +131,7 @@ static struct {
 		char sha256[65], gitsha1[41];
 	} *hc;
 	size_t nhc;
-} G = { .mu = PTHREAD_MUTEX_INITIALIZER };
+} G = { .mu = PTHREAD_MUTEX_INITIALIZER, .hub_scheme = "http://" };
 
 static const char secret[] = "mockhub-signing-key";
 
@@ -873,8 +878,8 @@ static enum MHD_Result api_tree(struct req *q, struct mrepo *r, struct mcommit *
 	fclose(f);
 	char link[2048], *lp = NULL;
 	if (end < n) {
-		snprintf(link, sizeof link, "<http://%s%s/api/%ss/%s/tree/%s%s%s?recursive=%s&expand=false&cursor=%zu>; rel=\"next\"",
-			 host_header(q), G.cfg && G.cfg->prefix && strncmp(q->url, G.cfg->prefix, strlen(G.cfg->prefix)) == 0 ? G.cfg->prefix : "",
+		snprintf(link, sizeof link, "<%s%s%s/api/%ss/%s/tree/%s%s%s?recursive=%s&expand=false&cursor=%zu>; rel=\"next\"",
+			 G.hub_scheme, host_header(q), G.cfg && G.cfg->prefix && strncmp(q->url, G.cfg->prefix, strlen(G.cfg->prefix)) == 0 ? G.cfg->prefix : "",
 			 r->type, r->id, rev, dl ? "/" : "", dir, recursive ? "true" : "false", end);
 		lp = link;
 	}
@@ -1047,7 +1052,7 @@ static enum MHD_Result handle_hub(struct req *q)
 			struct mrepo *r = match_repo(c, rest, &after, types[t]);
 			if (r && r->rename_to) {
 				char loc[4096];
-				snprintf(loc, sizeof loc, "%s%s%s%s%s%s%s", r->absolute ? "http://" : "", r->absolute ? host_header(q) : "",
+				snprintf(loc, sizeof loc, "%s%s%s%s%s%s%s", r->absolute ? G.hub_scheme : "", r->absolute ? host_header(q) : "",
 					 c->prefix && url != q->url ? c->prefix : "", pre, r->rename_to, after[0] ? "/" : "", after);
 				const char *blobs = MHD_lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, "blobs");
 				if (blobs)
@@ -1098,7 +1103,7 @@ static enum MHD_Result handle_hub(struct req *q)
 			continue;
 		if (r->rename_to && !cached) {
 			char loc[4096];
-			snprintf(loc, sizeof loc, "%s%s%s%s%s/%s", r->absolute ? "http://" : "", r->absolute ? host_header(q) : "",
+			snprintf(loc, sizeof loc, "%s%s%s%s%s/%s", r->absolute ? G.hub_scheme : "", r->absolute ? host_header(q) : "",
 				 c->prefix && url != q->url ? c->prefix : "", pre, r->rename_to, after);
 			struct MHD_Response *resp = text_resp("");
 			MHD_add_response_header(resp, "Location", loc);
@@ -1157,9 +1162,14 @@ static struct MHD_Daemon *start(bool cdn, unsigned *port)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = 0 };
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL,
-						NULL, handler, cdn ? (void *)1 : NULL, MHD_OPTION_SOCK_ADDR, &sa,
-						MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_END);
+	bool tls = !cdn && G.tls_cert;
+	/* without TLS, the list ends before the certificate options */
+	struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+							(tls ? MHD_USE_TLS : 0),
+						0, NULL, NULL, handler, cdn ? (void *)1 : NULL, MHD_OPTION_SOCK_ADDR, &sa,
+						MHD_OPTION_CONNECTION_TIMEOUT, 60u,
+						tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, G.tls_cert,
+						MHD_OPTION_HTTPS_MEM_KEY, G.tls_key, MHD_OPTION_END);
 	if (!d)
 		return NULL;
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
@@ -1169,16 +1179,29 @@ static struct MHD_Daemon *start(bool cdn, unsigned *port)
 
 int main(int argc, char **argv)
 {
+	const char *cert = NULL, *key = NULL;
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (strcmp(argv[i], "--config") == 0)
 			G.config_path = argv[i + 1];
 		else if (strcmp(argv[i], "--log") == 0)
 			G.log_path = argv[i + 1];
+		else if (strcmp(argv[i], "--tls-cert") == 0)
+			cert = argv[i + 1];
+		else if (strcmp(argv[i], "--tls-key") == 0)
+			key = argv[i + 1];
 	}
-	if (!G.config_path) {
-		fprintf(stderr, "usage: mockhub --config FILE [--log FILE]\n");
+	if (!G.config_path || !cert != !key) {
+		fprintf(stderr, "usage: mockhub --config FILE [--log FILE] [--tls-cert PEM --tls-key PEM]\n");
 		return 2;
 	}
+	size_t len;
+	if (cert && (bn_read_file(cert, 1 << 20, &G.tls_cert, &len, NULL) ||
+		     bn_read_file(key, 1 << 20, &G.tls_key, &len, NULL))) {
+		fprintf(stderr, "mockhub: cannot read %s or %s\n", cert, key);
+		return 1;
+	}
+	if (cert)
+		G.hub_scheme = "https://";
 	signal(SIGPIPE, SIG_IGN);
 	if (G.log_path && !(G.log = fopen(G.log_path, "a"))) {
 		perror(G.log_path);

@@ -38,7 +38,7 @@ struct hf_config {
 	bool offline;            /* HF_HUB_OFFLINE */
 	bool quiet;
 	bool force;              /* --force-download */
-	char *cainfo, *capath;   /* CA bundle from CURL_CA_BUNDLE / SSL_CERT_FILE / SSL_CERT_DIR */
+	char *cainfo, *capath;   /* CURL_CA_BUNDLE, else REQUESTS_CA_BUNDLE, else SSL_CERT_FILE; SSL_CERT_DIR */
 };
 
 /* True values as the Python client reads them: 1, ON, YES, TRUE (any case). */
