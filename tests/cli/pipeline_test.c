@@ -211,7 +211,7 @@ Test(pipeline, install_and_uninstall_the_tools)
 	static const char *const tools[] = { "bitnet-run", "hfget", "gguf-convert", "i2s-quantize",
 					     "lutgen", "gguf-dump", "mkmodel", "bitnet-kernels" };
 	char *dir = tu_mkdtemp("pipeline_install");
-	char args[4600], cmd[4700];
+	char args[1024], cmd[4700];
 	snprintf(args, sizeof args, "install DESTDIR='%s/stage' PREFIX=/opt/bm", dir);
 	struct tu_run r = make_in(dir, args);
 	cr_assert(eq(int, r.status, 0), "make install: %s%s", r.out, r.err);
