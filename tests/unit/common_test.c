@@ -99,6 +99,15 @@ Test(byte_buffer, appends_grow_and_stay_nul_terminated)
 	bn_buf_puts(&b, "more");
 	cr_assert(eq(sz, b.len, 3002));
 	free(b.p);
+
+	/* formatted appends, short and longer than any fixed scratch */
+	struct bn_buf f = { 0 };
+	bn_buf_printf(&f, "%d-%s", 42, "x");
+	bn_buf_printf(&f, "%.*s", 300, chunk);
+	cr_assert(eq(sz, f.len, 4 + 300));
+	cr_assert(f.p[f.len] == '\0' && !f.oom);
+	cr_assert(eq(int, strncmp(f.p, "42-xabc", 7), 0));
+	free(f.p);
 }
 
 Test(out_file, appears_only_on_commit)

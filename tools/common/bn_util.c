@@ -2,6 +2,7 @@
 #include "bn_util.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -158,4 +159,27 @@ void bn_buf_put(struct bn_buf *b, const void *s, size_t n)
 void bn_buf_puts(struct bn_buf *b, const char *s)
 {
 	bn_buf_put(b, s, strlen(s));
+}
+
+void bn_buf_printf(struct bn_buf *b, const char *fmt, ...)
+{
+	char small[256];
+	va_list ap, again;
+	va_start(ap, fmt);
+	va_copy(again, ap);
+	int n = vsnprintf(small, sizeof small, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		b->oom = true; /* an encoding error: treat the buffer as unusable, as for memory */
+	} else if ((size_t)n < sizeof small) {
+		bn_buf_put(b, small, (size_t)n);
+	} else {
+		char *big = malloc((size_t)n + 1);
+		if (big && vsnprintf(big, (size_t)n + 1, fmt, again) == n)
+			bn_buf_put(b, big, (size_t)n);
+		else
+			b->oom = true;
+		free(big);
+	}
+	va_end(again);
 }

@@ -63,6 +63,7 @@ struct bn_buf {
 };
 void bn_buf_put(struct bn_buf *b, const void *s, size_t n);
 void bn_buf_puts(struct bn_buf *b, const char *s);
+void bn_buf_printf(struct bn_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Number of online CPUs (at least 1) and of physical cores (falls back to online CPUs). */
 unsigned bn_cpu_count(void);

@@ -6,51 +6,12 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bn_util.h"
 
 /* ---- small helpers --------------------------------------------------------------------- */
-
-/* A growing string. */
-struct sbuf {
-	char *p;
-	size_t n, cap;
-	bool oom;
-};
-
-static void sb_putn(struct sbuf *s, const char *d, size_t n)
-{
-	if (s->oom)
-		return;
-	if (s->n + n + 1 > s->cap) {
-		size_t cap = (s->n + n + 1) * 2;
-		char *q = realloc(s->p, cap);
-		if (!q) {
-			s->oom = true;
-			return;
-		}
-		s->p = q;
-		s->cap = cap;
-	}
-	memcpy(s->p + s->n, d, n);
-	s->n += n;
-	s->p[s->n] = '\0';
-}
-
-__attribute__((format(printf, 2, 3)))
-static void sb_printf(struct sbuf *s, const char *fmt, ...)
-{
-	char tmp[512];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		sb_putn(s, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
 
 /* Length of the valid UTF-8 sequence starting at p (at most n bytes), 0 if invalid
  * (overlong forms, surrogates and code points above U+10FFFF are invalid). */
@@ -87,35 +48,35 @@ static size_t utf8_len(const unsigned char *p, size_t n)
 
 /* Appends s as a double-quoted string with C escapes; at most `max` input bytes, then
  * `..." (N bytes)`. */
-static void sb_quote(struct sbuf *sb, const char *s, size_t len, size_t max)
+static void sb_quote(struct bn_buf *sb, const char *s, size_t len, size_t max)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	sb_putn(sb, "\"", 1);
+	bn_buf_put(sb, "\"", 1);
 	size_t i = 0;
 	while (i < len && i < max) {
 		unsigned char c = p[i];
 		size_t u = utf8_len(p + i, len - i);
 		if (c == '"' || c == '\\') {
 			char e[2] = { '\\', (char)c };
-			sb_putn(sb, e, 2);
+			bn_buf_put(sb, e, 2);
 		} else if (c == '\n') {
-			sb_putn(sb, "\\n", 2);
+			bn_buf_put(sb, "\\n", 2);
 		} else if (c == '\t') {
-			sb_putn(sb, "\\t", 2);
+			bn_buf_put(sb, "\\t", 2);
 		} else if (c == '\r') {
-			sb_putn(sb, "\\r", 2);
+			bn_buf_put(sb, "\\r", 2);
 		} else if (c < 0x20 || c == 0x7f || u == 0) {
-			sb_printf(sb, "\\x%02x", c);
+			bn_buf_printf(sb, "\\x%02x", c);
 		} else {
-			sb_putn(sb, s + i, u);
+			bn_buf_put(sb, s + i, u);
 			i += u;
 			continue;
 		}
 		i++;
 	}
-	sb_putn(sb, "\"", 1);
+	bn_buf_put(sb, "\"", 1);
 	if (i < len)
-		sb_printf(sb, "... (%zu bytes)", len);
+		bn_buf_printf(sb, "... (%zu bytes)", len);
 }
 
 /* Shortest "%.*g" that reads back to exactly the same value; whole numbers below 1e16 are
@@ -178,23 +139,23 @@ static bool has_fork_types(const struct gguf_reader *r)
 
 /* ---- human form ------------------------------------------------------------------------ */
 
-static void sb_scalar(struct sbuf *sb, const struct gguf_value *v, size_t str_max)
+static void sb_scalar(struct bn_buf *sb, const struct gguf_value *v, size_t str_max)
 {
 	char num[64];
 	switch (v->type) {
-	case GGUF_VTYPE_UINT8: sb_printf(sb, "%u", v->v.u8); break;
-	case GGUF_VTYPE_INT8: sb_printf(sb, "%d", v->v.i8); break;
-	case GGUF_VTYPE_UINT16: sb_printf(sb, "%u", v->v.u16); break;
-	case GGUF_VTYPE_INT16: sb_printf(sb, "%d", v->v.i16); break;
-	case GGUF_VTYPE_UINT32: sb_printf(sb, "%" PRIu32, v->v.u32); break;
-	case GGUF_VTYPE_INT32: sb_printf(sb, "%" PRId32, v->v.i32); break;
-	case GGUF_VTYPE_UINT64: sb_printf(sb, "%" PRIu64, v->v.u64); break;
-	case GGUF_VTYPE_INT64: sb_printf(sb, "%" PRId64, v->v.i64); break;
-	case GGUF_VTYPE_FLOAT32: fmt_f32(v->v.f32, num, sizeof num); sb_printf(sb, "%s", num); break;
-	case GGUF_VTYPE_FLOAT64: fmt_f64(v->v.f64, num, sizeof num); sb_printf(sb, "%s", num); break;
-	case GGUF_VTYPE_BOOL: sb_printf(sb, "%s", v->v.b ? "true" : "false"); break;
+	case GGUF_VTYPE_UINT8: bn_buf_printf(sb, "%u", v->v.u8); break;
+	case GGUF_VTYPE_INT8: bn_buf_printf(sb, "%d", v->v.i8); break;
+	case GGUF_VTYPE_UINT16: bn_buf_printf(sb, "%u", v->v.u16); break;
+	case GGUF_VTYPE_INT16: bn_buf_printf(sb, "%d", v->v.i16); break;
+	case GGUF_VTYPE_UINT32: bn_buf_printf(sb, "%" PRIu32, v->v.u32); break;
+	case GGUF_VTYPE_INT32: bn_buf_printf(sb, "%" PRId32, v->v.i32); break;
+	case GGUF_VTYPE_UINT64: bn_buf_printf(sb, "%" PRIu64, v->v.u64); break;
+	case GGUF_VTYPE_INT64: bn_buf_printf(sb, "%" PRId64, v->v.i64); break;
+	case GGUF_VTYPE_FLOAT32: fmt_f32(v->v.f32, num, sizeof num); bn_buf_printf(sb, "%s", num); break;
+	case GGUF_VTYPE_FLOAT64: fmt_f64(v->v.f64, num, sizeof num); bn_buf_printf(sb, "%s", num); break;
+	case GGUF_VTYPE_BOOL: bn_buf_printf(sb, "%s", v->v.b ? "true" : "false"); break;
 	case GGUF_VTYPE_STRING: sb_quote(sb, v->v.str.data, v->v.str.len, str_max); break;
-	default: sb_printf(sb, "?"); break;
+	default: bn_buf_printf(sb, "?"); break;
 	}
 }
 
@@ -205,7 +166,7 @@ static int human_kvs(FILE *out, const struct gguf_reader *r, struct bn_err *err)
 		keyw = BN_MAX(keyw, strlen(gguf_kv_key(r, (int64_t)i)));
 	keyw = BN_MIN(keyw, 48);
 	fprintf(out, "KVs (%zu):\n", n);
-	struct sbuf sb = { 0 };
+	struct bn_buf sb = { 0 };
 	int rc = 0;
 	for (size_t i = 0; i < n && !rc; i++) {
 		struct gguf_value v;
@@ -217,27 +178,27 @@ static int human_kvs(FILE *out, const struct gguf_reader *r, struct bn_err *err)
 				 v.v.arr.n);
 		else
 			snprintf(type, sizeof type, "%s", gguf_vtype_name(v.type));
-		sb.n = 0;
-		sb_putn(&sb, "", 0);
+		sb.len = 0;
+		bn_buf_put(&sb, "", 0);
 		if (v.type == GGUF_VTYPE_ARRAY) {
-			sb_putn(&sb, "[", 1);
+			bn_buf_put(&sb, "[", 1);
 			uint64_t shown = BN_MIN(v.v.arr.n, DUMP_ARR_MAX);
 			for (uint64_t j = 0; j < shown && !rc; j++) {
 				struct gguf_value e;
 				if ((rc = gguf_get_arr_value(r, (int64_t)i, j, &e, err)))
 					break;
 				if (j)
-					sb_putn(&sb, ", ", 2);
+					bn_buf_put(&sb, ", ", 2);
 				sb_scalar(&sb, &e, DUMP_ARR_STR_MAX);
 			}
-			sb_printf(&sb, "%s]", shown < v.v.arr.n ? ", ..." : "");
+			bn_buf_printf(&sb, "%s]", shown < v.v.arr.n ? ", ..." : "");
 		} else {
 			sb_scalar(&sb, &v, DUMP_STR_MAX);
 			const char *ft;
 			if (v.type == GGUF_VTYPE_UINT32 &&
 			    strcmp(gguf_kv_key(r, (int64_t)i), "general.file_type") == 0 &&
 			    (ft = ftype_name(v.v.u32)))
-				sb_printf(&sb, " (%s)", ft);
+				bn_buf_printf(&sb, " (%s)", ft);
 		}
 		if (sb.oom) {
 			rc = bn_seterr(err, BN_ENOMEM, "out of memory");
@@ -312,19 +273,19 @@ static json_t *jstr(const char *s, size_t len)
 	}
 	if (i == len)
 		return json_stringn(s, len);
-	struct sbuf sb = { 0 };
-	sb_putn(&sb, "", 0);
+	struct bn_buf sb = { 0 };
+	bn_buf_put(&sb, "", 0);
 	for (i = 0; i < len;) {
 		size_t u = utf8_len(p + i, len - i);
 		if (u) {
-			sb_putn(&sb, s + i, u);
+			bn_buf_put(&sb, s + i, u);
 			i += u;
 		} else {
-			sb_putn(&sb, "\xef\xbf\xbd", 3);
+			bn_buf_put(&sb, "\xef\xbf\xbd", 3);
 			i++;
 		}
 	}
-	json_t *j = sb.oom ? NULL : json_stringn(sb.p, sb.n);
+	json_t *j = sb.oom ? NULL : json_stringn(sb.p, sb.len);
 	free(sb.p);
 	return j;
 }
